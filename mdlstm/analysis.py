@@ -1,0 +1,299 @@
+r"""Learning the dynamics of a trajectory --- :mod:`mdlstm.analysis`
+================================================================
+
+:class:`LSTMDynamics` is the MDAnalysis face of mdlstm. It evaluates a
+collective variable (CV) on every analysed frame, like any
+:class:`~MDAnalysis.analysis.base.AnalysisBase`, and then, once, runs the
+whole pipeline of Tsai, Kuo & Tiwary (2020) on the CV series:
+
+1. cut the CV into states with a :class:`~mdlstm.discretize.Discretizer`
+   (uniform bins by default; periodic CVs wrap around the circle);
+2. train an Embedding -> LSTM -> Linear language model on the state sequence
+   (:class:`~mdlstm.train.LSTMEstimator`, last 10 % of the frames held out);
+3. generate ``n_trajectories`` new chains with the model, each started from a
+   window of the MD data (:meth:`~mdlstm.model.LSTMModel.generate`);
+4. compare MD, LSTM and a Markov state model side by side
+   (:func:`~mdlstm.validate.compare`).
+
+Example
+-------
+The backbone :math:`\phi` dihedral of alanine dipeptide::
+
+    import MDAnalysis as mda
+    from mdlstm import LSTMDynamics, cv
+    from mdlstm.systems import alanine_dipeptide
+
+    u = alanine_dipeptide.universe()
+    phi = cv.Dihedral(u.residues[1].phi_selection(), name="phi")
+    run = LSTMDynamics(u, phi, n_states=20, epochs=20, seed=0).run(verbose=True)
+    print(run.results.comparison.format_summary())
+    run.report("ala2-report")
+
+One model step is one analysed frame, so ``run(step=10)`` learns the dynamics
+at ten times the saving interval. Times are in ps, as everywhere in
+MDAnalysis. The CV is computed in parallel with ``run(backend="multiprocessing",
+n_workers=2)`` or ``backend="dask"``; training and generation run once, in the
+main process, on the device chosen by ``device``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from MDAnalysis.analysis.base import AnalysisBase, ResultsGroup
+from MDAnalysis.core.groups import AtomGroup
+from MDAnalysis.core.universe import Universe
+
+from ._checks import positive_float, positive_int, seed_value
+from .cv import CollectiveVariable
+from .discretize import Discretizer
+from .train import LSTMEstimator, window_starts
+from .validate import compare
+
+__all__ = ["LSTMDynamics"]
+
+
+class LSTMDynamics(AnalysisBase):
+    """Learn and regenerate the dynamics of a trajectory projected on a CV.
+
+    Parameters
+    ----------
+    atomgroup : Universe or AtomGroup
+        The system whose trajectory is analysed.
+    cv : mdlstm.cv.CollectiveVariable
+        The collective variable, built on atoms of the same Universe.
+    n_states : int
+        Number of uniform bins of the CV (ignored when ``discretizer`` is given).
+    discretizer : mdlstm.Discretizer, optional
+        A configured (fitted or not) discretizer; default: ``n_states`` uniform
+        bins over the data range, wrapping over the CV's period if it has one.
+    embedding_dim, hidden_size, n_layers, seq_length, batch_size, epochs, learning_rate
+        Model and training settings, see :class:`~mdlstm.train.LSTMEstimator`.
+    validation_fraction : float
+        Fraction of the frames, at the end, held out from training.
+    n_steps : int, optional
+        Characters generated per chain; default: as many as analysed frames.
+    n_trajectories : int
+        Number of generated chains.
+    temperature : float
+        Sampling temperature (1.0 samples the learned distribution).
+    lagtimes : list of int, optional
+        Lag times (steps) of the implied-timescale comparison.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    seed : int, optional
+        Seeds training, prompts and sampling; drawn at random (and stored in
+        ``results.seed``) when None.
+    verbose : bool
+        Progress bars for the frames, training and generation.
+
+    Attributes
+    ----------
+    results.cv : numpy.ndarray, shape (n_frames,)
+        CV value per analysed frame (in ``cv.units``).
+    results.times : numpy.ndarray, shape (n_frames,)
+        Time of every analysed frame (ps).
+    results.dt : float
+        Time between analysed frames = one model step (ps).
+    results.dtraj : numpy.ndarray, shape (n_frames,)
+        State of every analysed frame.
+    results.trajectory_starts : numpy.ndarray of int
+        Index of the first analysed frame of every trajectory file (a
+        Universe built from several files holds independent trajectories; no
+        transition is counted across their boundaries).
+    results.discretizer : mdlstm.Discretizer
+        The fitted discretizer.
+    results.model : mdlstm.LSTMModel
+        The trained model.
+    results.history : dict
+        Per-epoch training and validation loss (nats per character).
+    results.generated : numpy.ndarray, shape (n_trajectories, n_steps)
+        Generated states.
+    results.comparison : mdlstm.validate.Comparison
+        MD vs LSTM vs MSM.
+    results.seed : int
+        The seed used.
+    """
+
+    _analysis_algorithm_is_parallelizable = True
+
+    @classmethod
+    def get_supported_backends(cls):
+        return ("serial", "multiprocessing", "dask")
+
+    def __init__(self, atomgroup, cv, n_states=20, discretizer=None, embedding_dim=8,
+                 hidden_size=64, n_layers=1, seq_length=100, batch_size=64, epochs=20,
+                 learning_rate=3e-3, validation_fraction=0.1, n_steps=None,
+                 n_trajectories=16, temperature=1.0, lagtimes=None, device="auto",
+                 seed=None, verbose=False, **kwargs):
+        if isinstance(atomgroup, Universe):
+            universe = atomgroup
+        elif isinstance(atomgroup, AtomGroup):
+            universe = atomgroup.universe
+        else:
+            raise TypeError("atomgroup must be an MDAnalysis Universe or AtomGroup, "
+                            f"got {type(atomgroup).__name__}")
+        if not isinstance(cv, CollectiveVariable):
+            raise TypeError("cv must be an mdlstm.cv.CollectiveVariable (e.g. "
+                            f"cv.Dihedral(...)), got {type(cv).__name__}")
+        if cv.universe is not universe:
+            raise ValueError("cv is built on atoms of another Universe than the one "
+                             "analysed; build it from this Universe's atoms")
+        super().__init__(universe.trajectory, verbose=verbose, **kwargs)
+        self._cv = cv
+        if discretizer is None:
+            discretizer = Discretizer(n_states=n_states, method="uniform", periodic=cv.period)
+        elif not isinstance(discretizer, Discretizer):
+            raise TypeError("discretizer must be an mdlstm.Discretizer, got "
+                            f"{type(discretizer).__name__}")
+        self._discretizer = discretizer
+        self._estimator = LSTMEstimator(
+            embedding_dim=embedding_dim, hidden_size=hidden_size, n_layers=n_layers,
+            seq_length=seq_length, batch_size=batch_size, epochs=epochs,
+            learning_rate=learning_rate, validation_fraction=validation_fraction,
+            device=device, seed=seed, verbose=verbose)
+        self._estimator._check_params()
+        self._n_steps = None if n_steps is None else positive_int(n_steps, "n_steps")
+        self._n_trajectories = positive_int(n_trajectories, "n_trajectories")
+        self._temperature = positive_float(temperature, "temperature")
+        self._lagtimes = lagtimes
+        self._seed = seed_value(seed)
+
+    # ------------------------------------------------------------ frame loop
+    def run(self, start=None, stop=None, step=None, frames=None, verbose=None,
+            n_workers=None, n_parts=None, backend=None, **kwargs):
+        """Compute the CV on every selected frame, then train, generate and compare.
+
+        Parameters are those of :meth:`MDAnalysis.analysis.base.AnalysisBase.run`;
+        the selected frames must be evenly spaced in time.
+        """
+        if backend in (None, "serial") and max(n_workers or 1, n_parts or 1) > 1:
+            # MDAnalysis would split the serial run into parts that overwrite each other
+            raise ValueError("n_workers/n_parts > 1 need backend='multiprocessing' or "
+                             "'dask'; the serial backend runs one part")
+        return super().run(start=start, stop=stop, step=step, frames=frames,
+                           verbose=verbose, n_workers=n_workers, n_parts=n_parts,
+                           backend=backend, **kwargs)
+
+    def _setup_frames(self, trajectory, start=None, stop=None, step=None, frames=None):
+        super()._setup_frames(trajectory, start=start, stop=stop, step=step, frames=frames)
+        _check_uniform_selection(trajectory.n_frames, frames, self.step)
+        needed = self._estimator.seq_length + 1
+        if self.n_frames < needed:
+            raise ValueError(f"the frame selection has {self.n_frames} frames; training "
+                             f"needs at least seq_length+1 = {needed}")
+
+    def _prepare(self):
+        self.results.cv = np.empty(self.n_frames)
+
+    def _single_frame(self):
+        self.results.cv[self._frame_index] = self._cv()
+
+    def _get_aggregator(self):
+        return ResultsGroup(lookup={"cv": ResultsGroup.ndarray_hstack})
+
+    # ------------------------------------------------------------ the pipeline
+    def _conclude(self):
+        values = self.results.cv
+        _check_finite(values, self.frames)
+        cuts = _file_boundaries(self._trajectory, self.frames)
+        self.results.times = self.times
+        self.results.dt = _frame_interval(np.split(self.times, cuts))
+        self.results.seed = self._seed
+        disc = self._discretizer
+        pieces = np.split(values, cuts)
+        if not hasattr(disc, "n_states_"):
+            disc.fit(pieces)
+        dtrajs = disc.transform(pieces)
+        self.results.discretizer = disc
+        self.results.dtraj = np.concatenate(dtrajs)
+        self.results.trajectory_starts = np.concatenate([[0], cuts]).astype(int)
+
+        meta = {"cv": self._cv.describe(), "discretizer": disc.to_dict(),
+                "dt": self.results.dt, "time_unit": "ps"}
+        est = self._estimator
+        est.n_states = disc.n_states_
+        model = est.fit(dtrajs, metadata=meta).fetch_model()
+        self.results.model = model
+        self.results.history = est.history
+
+        rng = np.random.default_rng(self._seed)
+        length = est.seq_length
+        starts = rng.choice(window_starts(dtrajs, length, 1), size=self._n_trajectories)
+        prompts = self.results.dtraj[starts[:, None] + np.arange(length)]
+        self.results.generated = model.generate(
+            self._n_steps or max(len(d) for d in dtrajs),
+            n_trajectories=self._n_trajectories, prompt=prompts,
+            temperature=self._temperature, seed=self._seed, progress=self._verbose)
+        self.results.comparison = compare(
+            dtrajs, self.results.generated, n_states=disc.n_states_, dt=self.results.dt,
+            time_unit="ps", lagtimes=self._lagtimes, state_values=disc.centers_,
+            seed=self._seed)
+
+    def report(self, directory, overwrite=False):
+        """Write figures and a Markdown report of this run.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            New directory to create.
+        overwrite : bool
+            Replace the files of an existing report; otherwise
+            :class:`FileExistsError`.
+
+        Returns
+        -------
+        dict
+            Paths of the files written, by kind.
+        """
+        if "comparison" not in self.results:
+            raise RuntimeError("report() needs results: call run() first")
+        from .report import write_report
+        return write_report(directory, self.results, cv=self._cv.describe(),
+                            overwrite=overwrite)
+
+
+def _check_uniform_selection(n_total, frames, step):
+    """The model's step must be one fixed time interval: reject other selections."""
+    if frames is None:
+        if step is not None and step < 1:
+            raise ValueError(f"step must be a positive integer (frames in time order), "
+                             f"got {step}")
+        return
+    index = np.arange(n_total)[np.asarray(frames)]
+    diffs = np.diff(index)
+    if index.size > 1 and (diffs[0] < 1 or np.any(diffs != diffs[0])):
+        raise ValueError("frames must be evenly spaced and increasing (the model's step "
+                         "is one fixed time interval); use start/stop/step instead")
+
+
+def _check_finite(values, frames):
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"the CV is not finite (NaN or inf) at frame {frames[bad[0]]} "
+                         f"({bad.size} frame(s) in all); check the coordinates there")
+
+
+def _file_boundaries(trajectory, frames):
+    """Indices into the analysed frames where a new trajectory file starts.
+
+    A Universe built from several files (a ChainReader, not ``continuous``)
+    holds independent trajectories: no transition is counted across them.
+    """
+    readers = getattr(trajectory, "readers", None)
+    # ChainReader sets _sf only with continuous=True: then the files are one run
+    if not readers or hasattr(trajectory, "_sf"):
+        return np.empty(0, dtype=int)
+    file_starts = np.cumsum([0] + [r.n_frames for r in readers])
+    file_index = np.searchsorted(file_starts, frames, side="right") - 1
+    return np.flatnonzero(np.diff(file_index)) + 1
+
+
+def _frame_interval(pieces):
+    """Time between analysed frames (ps); equal within and across trajectories."""
+    steps = np.concatenate([np.diff(t) for t in pieces])
+    if steps.size == 0 or steps[0] <= 0 or not np.allclose(steps, steps[0], rtol=1e-4,
+                                                           atol=1e-6):
+        raise ValueError("frame times must increase in equal steps (the model's step is "
+                         "one fixed interval); found intervals between "
+                         f"{steps.min():g} and {steps.max():g} ps")
+    return float(steps[0])

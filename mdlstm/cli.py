@@ -1,0 +1,120 @@
+"""The ``mdlstm`` command.
+
+``mdlstm demo``
+    The whole pipeline on the bundled alanine dipeptide trajectory (CV: the
+    backbone dihedral phi), report written to a new directory.
+``mdlstm fit TOPOLOGY TRAJECTORY... --cv SPEC --out DIR``
+    The same on your own files; several trajectory files are independent
+    runs. ``SPEC`` is a short CV description, see :func:`mdlstm.cv.from_spec`
+    (e.g. ``phi:2``, ``distance:resid 1 and name CA;resid 10 and name CA``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _common_options(parser):
+    parser.add_argument("--n-states", type=int, default=20, help="uniform CV bins (20)")
+    parser.add_argument("--epochs", type=int, default=20, help="maximum epochs (20)")
+    parser.add_argument("--n-trajectories", type=int, default=16,
+                        help="generated chains (16)")
+    parser.add_argument("--n-steps", type=int, default=None,
+                        help="steps per generated chain (default: as many as MD frames)")
+    parser.add_argument("--step", type=int, default=1,
+                        help="analyse every STEP-th frame; one model step = STEP frames")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an existing output directory")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="mdlstm", description="Learn MD dynamics along a CV with an LSTM, generate "
+        "new trajectories and compare them with MD and a Markov state model.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the pipeline on bundled alanine dipeptide MD")
+    demo.add_argument("--out", default=None,
+                      help="report directory (default: a new ./mdlstm-demo[-N])")
+    _common_options(demo)
+    fit = sub.add_parser("fit", help="run the pipeline on your own trajectory files")
+    fit.add_argument("topology")
+    fit.add_argument("trajectories", nargs="+")
+    fit.add_argument("--cv", required=True,
+                     help="CV spec, e.g. 'phi:2' or 'distance:SEL1;SEL2'")
+    fit.add_argument("--out", required=True, help="report directory")
+    _common_options(fit)
+    return parser
+
+
+def _free_directory(base):
+    """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist."""
+    path, n = Path(base), 1
+    while path.exists():
+        n += 1
+        path = Path(f"{base}-{n}")
+    return path
+
+
+def _run(universe, cv, out, args, title):
+    from .analysis import LSTMDynamics
+
+    out = Path(out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; choose another --out or pass --overwrite")
+    t0 = time.perf_counter()
+    run = LSTMDynamics(universe, cv, n_states=args.n_states, epochs=args.epochs,
+                       n_steps=args.n_steps, n_trajectories=args.n_trajectories,
+                       device=args.device, seed=args.seed, verbose=not args.quiet)
+    run.run(step=args.step, verbose=not args.quiet)
+    paths = run.report(out, overwrite=args.overwrite)
+    model_path = out / "model.mdlstm"
+    run.results.model.save(model_path, overwrite=args.overwrite)
+    r = run.results
+    print(f"\n{title}")
+    print(f"{len(r.dtraj)} frames, one model step = {r.dt:g} ps; "
+          f"{r.generated.shape[0]} generated chains x {r.generated.shape[1]} steps; "
+          f"held-out cross-entropy {min(v for v in r.history['val_loss'] if v is not None):.4f}"
+          " nats/character")
+    print(r.comparison.format_summary())
+    print("\nwritten:")
+    for path in list(paths.values()) + [model_path]:
+        print(f"  {path}")
+    print(f"wall time {time.perf_counter() - t0:.0f} s")
+    return run
+
+
+def main(argv=None):
+    """Entry point of the ``mdlstm`` command."""
+    args = _parser().parse_args(argv)
+    import MDAnalysis as mda
+
+    from . import cv as cvmod
+
+    try:
+        if args.command == "demo":
+            from .systems import alanine_dipeptide
+
+            u = alanine_dipeptide.universe()
+            phi = cvmod.Dihedral(u.residues[1].phi_selection(), name="phi")
+            out = args.out or _free_directory("mdlstm-demo")
+            _run(u, phi, out, args, "Alanine dipeptide (bundled MD), CV = phi")
+        else:
+            u = mda.Universe(args.topology, *args.trajectories)
+            _run(u, cvmod.from_spec(u, args.cv), args.out, args,
+                 f"{args.topology}: CV = {args.cv}")
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as err:
+        print(f"mdlstm: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,471 @@
+"""The language model of state sequences and the trained-model object.
+
+The network is the one of Tsai, Kuo & Tiwary (2020): every state ("character")
+is embedded, an LSTM reads the embedded sequence and a linear layer turns its
+output into logits over the next state::
+
+    state_t --Embedding--> e_t --LSTM--> h_t --Linear--> logits of state_t+1
+
+:class:`LSTMModel` is what :class:`mdlstm.LSTMEstimator` returns. It generates
+new state sequences (many chains at once, one batch on the device), scores
+held-out data in nats per character and saves itself to a single file that
+cannot execute code when read (safetensors weights plus JSON metadata).
+
+Example
+-------
+>>> model = LSTMEstimator(epochs=5, seed=0).fit(dtraj).fetch_model()  # doctest: +SKIP
+>>> gen = model.generate(n_steps=10_000, n_trajectories=64, prompt=dtraj[:100], seed=1)
+>>> model.score(held_out)          # mean nats per character
+>>> model.save("model.mdlstm"); LSTMModel.load("model.mdlstm")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import __version__
+from ._checks import as_dtraj_list, check_states, positive_float, positive_int, seed_value
+
+__all__ = ["CharLSTM", "LSTMModel", "resolve_device", "sequence_nll", "FORMAT_VERSION"]
+
+#: Version of the model file layout; files from a newer version are refused.
+FORMAT_VERSION = 1
+
+_META_KEY = "mdlstm"
+
+
+def resolve_device(device):
+    """Turn a device specification into a :class:`torch.device`.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"``, ...
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        If the string is not a device name or names a device that is absent.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda', "
+                        f"got {type(device).__name__}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"device {device!r} is not a device name "
+                         f"(expected 'auto', 'cpu', 'cuda' or 'cuda:N')") from err
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available "
+                             "on this machine; use device='cpu' or 'auto'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu" and not _backend_available(dev.type):
+        raise ValueError(f"device {device!r} is not available on this machine")
+    return dev
+
+
+def _backend_available(kind):
+    backend = getattr(torch.backends, kind, None)
+    return bool(backend is not None and getattr(backend, "is_available", lambda: False)())
+
+
+class CharLSTM(nn.Module):
+    """Embedding -> LSTM -> Linear character model.
+
+    Parameters
+    ----------
+    n_states : int
+        Size of the alphabet (number of discrete states).
+    embedding_dim : int
+        Length of the vector each state is embedded as.
+    hidden_size : int
+        Number of LSTM units per layer.
+    n_layers : int
+        Number of stacked LSTM layers.
+    """
+
+    def __init__(self, n_states, embedding_dim=8, hidden_size=64, n_layers=1):
+        super().__init__()
+        self.embedding = nn.Embedding(n_states, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, n_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, n_states)
+
+    def forward(self, states, hidden=None):
+        """Logits of the next state after every position.
+
+        Parameters
+        ----------
+        states : torch.LongTensor, shape (batch, time)
+        hidden : tuple of torch.Tensor, optional
+            ``(h, c)``, each (n_layers, batch, hidden_size); zeros when None.
+
+        Returns
+        -------
+        logits : torch.Tensor, shape (batch, time, n_states)
+        hidden : tuple of torch.Tensor
+            The LSTM state after the last position.
+        """
+        out, hidden = self.lstm(self.embedding(states), hidden)
+        return self.head(out), hidden
+
+
+class _Stepper:
+    """One-character-at-a-time LSTM update for sampling, with fused inputs.
+
+    Because the input of the first layer is one of ``n_states`` embeddings,
+    its input projection ``W_ih e + b_ih + b_hh`` is a lookup table computed
+    once; a step then costs one ``h @ W_hh`` product per layer and the head.
+    """
+
+    def __init__(self, net: CharLSTM):
+        lstm = net.lstm
+        self.n_layers = lstm.num_layers
+        w = [(getattr(lstm, f"weight_ih_l{k}"), getattr(lstm, f"weight_hh_l{k}"),
+              getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}"))
+             for k in range(self.n_layers)]
+        self.table = net.embedding.weight @ w[0][0].T + w[0][2]
+        self.w_hh = [wk[1].T.contiguous() for wk in w]
+        self.w_ih = [None] + [wk[0].T.contiguous() for wk in w[1:]]
+        self.b = [None] + [wk[2] for wk in w[1:]]
+        self.w_out = net.head.weight.T.contiguous()
+        self.b_out = net.head.bias
+
+    def __call__(self, states, h, c):
+        """Advance every chain by one character; ``h``/``c`` are lists per layer."""
+        x = None
+        for k in range(self.n_layers):
+            if k == 0:
+                gates = torch.addmm(self.table[states], h[k], self.w_hh[k])
+            else:
+                gates = torch.addmm(self.b[k], x, self.w_ih[k]).addmm_(h[k], self.w_hh[k])
+            i, f, g, o = gates.chunk(4, dim=1)
+            c[k] = torch.sigmoid(f) * c[k] + torch.sigmoid(i) * torch.tanh(g)
+            h[k] = torch.sigmoid(o) * torch.tanh(c[k])
+            x = h[k]
+        return torch.addmm(self.b_out, x, self.w_out)
+
+
+class LSTMModel:
+    """A trained state-sequence language model.
+
+    Parameters
+    ----------
+    network : CharLSTM
+        The trained network.
+    metadata : dict, optional
+        JSON-serialisable facts kept with the weights: the discretizer
+        (``"discretizer"``), the CV description (``"cv"``), the time of one
+        step (``"dt"``, in ``"time_unit"``), the training history, ...
+    device : str or torch.device
+        Where the network runs.
+
+    Attributes
+    ----------
+    n_states : int
+        Alphabet size.
+    config : dict
+        ``n_states``, ``embedding_dim``, ``hidden_size``, ``n_layers``.
+    metadata : dict
+    device : torch.device
+    """
+
+    def __init__(self, network: CharLSTM, metadata=None, device="auto"):
+        if not isinstance(network, CharLSTM):
+            raise TypeError(f"network must be a CharLSTM, got {type(network).__name__}")
+        self.device = resolve_device(device)
+        self.network = network.to(self.device).eval()
+        self.metadata = dict(metadata or {})
+
+    @property
+    def config(self):
+        net = self.network
+        return {"n_states": net.embedding.num_embeddings,
+                "embedding_dim": net.embedding.embedding_dim,
+                "hidden_size": net.lstm.hidden_size,
+                "n_layers": net.lstm.num_layers}
+
+    @property
+    def n_states(self):
+        return self.network.embedding.num_embeddings
+
+    @property
+    def embedding(self):
+        """Learned state embeddings, numpy array of shape (n_states, embedding_dim)."""
+        return self.network.embedding.weight.detach().cpu().numpy().copy()
+
+    @property
+    def dt(self):
+        """Physical time of one step (``metadata["dt"]``, in ``metadata["time_unit"]``), or None."""
+        return self.metadata.get("dt")
+
+    def __repr__(self):
+        c = self.config
+        n_par = sum(p.numel() for p in self.network.parameters())
+        return (f"<LSTMModel {c['n_states']} states, embedding {c['embedding_dim']}, "
+                f"{c['n_layers']}x{c['hidden_size']} LSTM, {n_par} parameters, "
+                f"on {self.device}>")
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def generate(self, n_steps, n_trajectories=16, prompt=None, temperature=1.0,
+                 seed=None, progress=False):
+        """Sample new state sequences, all chains advancing together as one batch.
+
+        Parameters
+        ----------
+        n_steps : int
+            Characters generated per chain (model steps; one step is the
+            model's ``dt``).
+        n_trajectories : int
+            Number of independent chains.
+        prompt : array_like of int, optional
+            Warm-up sequence fed through the model before sampling. A 1-D
+            sequence is shared by all chains; a 2-D array (n_trajectories,
+            length) gives each chain its own. The generated chain continues
+            after the prompt's last state and does not include the prompt.
+            Default: each chain starts from one state drawn from the training
+            data's state frequencies (``metadata["state_counts"]``), or
+            uniformly when those are unknown.
+        temperature : float
+            Softmax temperature; 1.0 samples the learned distribution.
+        seed : int, optional
+            Seed of the sampler; the same seed gives the same chains on CPU.
+        progress : bool
+            Show a tqdm progress bar.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_trajectories, n_steps)
+            Generated states, in the smallest unsigned integer type that holds
+            them (uint8 for up to 256 states).
+        """
+        n_steps = positive_int(n_steps, "n_steps")
+        n_trajectories = positive_int(n_trajectories, "n_trajectories")
+        temperature = positive_float(temperature, "temperature")
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed_value(seed))
+        prompt = self._prompt(prompt, n_trajectories, gen)
+
+        step = _Stepper(self.network)
+        h, c = self._warm_up(prompt)
+        states = prompt[:, -1]
+        dtype = _state_dtype(self.n_states)
+        out = torch.empty((n_trajectories, n_steps), dtype=dtype[1], device=self.device)
+        chunk = max(1, min(n_steps, 4096))
+        bar = _progress(n_steps, progress, "generating")
+        for start in range(0, n_steps, chunk):
+            stop = min(start + chunk, n_steps)
+            # one uniform per chain and step, drawn in chunks: inverse-CDF sampling
+            uniforms = torch.rand((stop - start, n_trajectories, 1), generator=gen,
+                                  device=self.device)
+            for t in range(start, stop):
+                logits = step(states, h, c)
+                cdf = torch.softmax(logits / temperature, dim=1).cumsum_(dim=1)
+                states = (cdf < uniforms[t - start] * cdf[:, -1:]).sum(dim=1)
+                states.clamp_(max=self.n_states - 1)
+                out[:, t] = states
+            bar.update(stop - start)
+        bar.close()
+        return out.cpu().numpy().astype(dtype[0], copy=False)
+
+    def _prompt(self, prompt, n_trajectories, gen):
+        if prompt is None:
+            counts = np.asarray(self.metadata.get("state_counts", np.ones(self.n_states)),
+                                dtype=float)
+            weights = torch.as_tensor(counts / counts.sum(), device=self.device)
+            return torch.multinomial(weights, n_trajectories, replacement=True,
+                                     generator=gen)[:, None]
+        arr = np.asarray(prompt)
+        if arr.ndim not in (1, 2) or arr.size == 0:
+            raise ValueError("prompt must be a non-empty 1-D sequence of states or a 2-D "
+                             f"array (n_trajectories, length); got shape {arr.shape}")
+        check_states(arr, self.n_states, "prompt")
+        if arr.ndim == 1:
+            arr = np.broadcast_to(arr, (n_trajectories, arr.size))
+        elif arr.shape[0] != n_trajectories:
+            raise ValueError(f"prompt has {arr.shape[0]} rows but n_trajectories is "
+                             f"{n_trajectories}; give one row per chain or a 1-D prompt")
+        return torch.as_tensor(np.ascontiguousarray(arr), dtype=torch.long, device=self.device)
+
+    def _warm_up(self, prompt):
+        """LSTM state after reading all but the last prompt character, per layer."""
+        n_layers, hidden = self.network.lstm.num_layers, self.network.lstm.hidden_size
+        zeros = torch.zeros((n_layers, prompt.shape[0], hidden), device=self.device)
+        if prompt.shape[1] > 1:
+            _, (h0, c0) = self.network(prompt[:, :-1])
+        else:
+            h0, c0 = zeros, zeros.clone()
+        return list(h0.unbind(0)), list(c0.unbind(0))
+
+    # ------------------------------------------------------------------ scoring
+    @torch.no_grad()
+    def score(self, dtrajs, chunk=10_000):
+        """Mean cross-entropy of the next state, in nats per character.
+
+        The LSTM state is carried through each whole trajectory (as during
+        generation); the first state of each trajectory is not predicted.
+
+        Parameters
+        ----------
+        dtrajs : array_like of int or list of them
+            Held-out state sequence(s).
+        chunk : int
+            Characters processed at once (bounds memory on long trajectories).
+
+        Returns
+        -------
+        float
+            Mean negative log-likelihood per predicted character (nats).
+        """
+        trajs = as_dtraj_list(dtrajs, "dtrajs", self.n_states, min_length=2)
+        total, count = sequence_nll(self.network, trajs, self.device, chunk)
+        return total / count
+
+    # ------------------------------------------------------------------ files
+    def save(self, path, overwrite=False):
+        """Write the model to one file: safetensors weights + JSON metadata.
+
+        The file holds no pickle, so loading it cannot execute code. It is
+        written to a temporary file first and renamed, so an interrupted save
+        never leaves a half-written model under ``path``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination (conventionally ``*.mdlstm``).
+        overwrite : bool
+            Replace an existing file; otherwise :class:`FileExistsError`.
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        header = {"format_version": FORMAT_VERSION, "mdlstm_version": __version__,
+                  "config": self.config, "metadata": self.metadata}
+        tensors = {k: v.detach().cpu().contiguous()
+                   for k, v in self.network.state_dict().items()}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata={_META_KEY: json.dumps(header, allow_nan=False)})
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    @classmethod
+    def load(cls, path, device="auto"):
+        """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        device : str or torch.device
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` does not exist.
+        ValueError
+            If the file is not an mdlstm model, is truncated or corrupted, or
+            comes from a newer format version.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file {path} does not exist")
+        try:
+            with safe_open(path, framework="pt") as fh:
+                raw = (fh.metadata() or {}).get(_META_KEY)
+            tensors = load_file(path)
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ValueError(f"{path} is not a readable mdlstm model file "
+                             f"(truncated or corrupted?): {err}") from err
+        header = _parse_header(raw, path)
+        net = CharLSTM(**header["config"])
+        try:
+            net.load_state_dict(tensors)
+        except RuntimeError as err:
+            raise ValueError(f"{path}: weights do not match the stored configuration "
+                             f"{header['config']}: {err}") from err
+        return cls(net, header["metadata"], device=device)
+
+
+def _parse_header(raw, path):
+    if raw is None:
+        raise ValueError(f"{path} is a safetensors file but not an mdlstm model "
+                         "(no mdlstm metadata)")
+    try:
+        header = json.loads(raw)
+        version = int(header["format_version"])
+        config = header["config"]
+        net_keys = {"n_states", "embedding_dim", "hidden_size", "n_layers"}
+        if set(config) != net_keys or not all(isinstance(config[k], int) for k in net_keys):
+            raise ValueError(f"bad network configuration {config}")
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: corrupted mdlstm metadata: {err}") from err
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path} has model format version {version}, newer than this "
+                         f"mdlstm ({__version__}) reads (up to {FORMAT_VERSION}); "
+                         "upgrade mdlstm")
+    header.setdefault("metadata", {})
+    return header
+
+
+@torch.no_grad()
+def sequence_nll(network, trajs, device, chunk=10_000):
+    """Summed next-state cross-entropy (nats) over whole trajectories.
+
+    The LSTM state is carried from chunk to chunk, so the result does not
+    depend on ``chunk``; the first state of every trajectory is not predicted.
+
+    Returns
+    -------
+    total : float
+        Sum of negative log-likelihoods (nats).
+    count : int
+        Number of predicted characters.
+    """
+    total, count = 0.0, 0
+    for traj in trajs:
+        x = torch.as_tensor(traj, dtype=torch.long, device=device)[None]
+        hidden = None
+        for start in range(0, x.shape[1] - 1, chunk):
+            stop = min(start + chunk, x.shape[1] - 1)
+            logits, hidden = network(x[:, start:stop], hidden)
+            total += nn.functional.cross_entropy(
+                logits[0], x[0, start + 1:stop + 1], reduction="sum").item()
+            count += stop - start
+    return total, count
+
+
+def _state_dtype(n_states):
+    for np_type, torch_type in ((np.uint8, torch.uint8), (np.int16, torch.int16),
+                                (np.int32, torch.int32)):
+        if n_states <= np.iinfo(np_type).max + 1:
+            return np_type, torch_type
+    return np.int64, torch.int64
+
+
+def _progress(total, enabled, desc):
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="step")

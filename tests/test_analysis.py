@@ -1,0 +1,155 @@
+"""Tests of mdlstm.analysis.LSTMDynamics on in-memory Universes with known dynamics."""
+
+import MDAnalysis as mda
+import numpy as np
+import pytest
+from deeptime.markov.msm import MarkovStateModel
+from MDAnalysis.coordinates.memory import MemoryReader
+
+from mdlstm import Discretizer, LSTMDynamics, cv
+
+P = np.array([[0.95, 0.04, 0.01],
+              [0.05, 0.90, 0.05],
+              [0.02, 0.06, 0.92]])
+CENTERS = [-1.0, 0.0, 1.0]
+FAST = dict(embedding_dim=4, hidden_size=16, seq_length=20, epochs=3, n_trajectories=8,
+            device="cpu", seed=0)
+
+
+def _universe(states, dt=2.0, seed=0):
+    """One atom whose x is the centre of its state plus noise (Angstrom)."""
+    rng = np.random.default_rng(seed)
+    coords = np.zeros((len(states), 1, 3), dtype=np.float32)
+    coords[:, 0, 0] = np.asarray(CENTERS)[states] + rng.uniform(-0.3, 0.3, len(states))
+    u = mda.Universe.empty(1, trajectory=True)
+    u.load_new(coords, format=MemoryReader, dt=dt)
+    return u
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return MarkovStateModel(P).simulate(4000, seed=3)
+
+
+@pytest.fixture(scope="module")
+def finished(chain):
+    u = _universe(chain)
+    disc = Discretizer(method="centers", centers=CENTERS)
+    return LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), discretizer=disc, **FAST).run()
+
+
+def test_results_are_the_pipeline(finished, chain):
+    r = finished.results
+    assert r.cv.shape == (4000,) and r.times.shape == (4000,)
+    np.testing.assert_array_equal(r.dtraj, chain)  # noise never crosses a cell edge
+    assert r.dt == pytest.approx(2.0)
+    np.testing.assert_allclose(r.times, np.arange(4000) * 2.0)
+    assert r.generated.shape == (8, 4000)
+    assert r.model.n_states == 3
+    assert r.model.metadata["dt"] == pytest.approx(2.0)
+    assert r.model.metadata["discretizer"]["params"]["method"] == "centers"
+    assert 1 <= len(r.history["train_loss"]) <= 3
+    np.testing.assert_allclose(r.comparison.populations["MD"],
+                               np.bincount(chain, minlength=3) / 4000)
+    np.testing.assert_array_equal(r.trajectory_starts, [0])
+
+
+def test_generated_populations_close_to_md(finished):
+    pops = finished.results.comparison.populations
+    np.testing.assert_allclose(pops["LSTM"], pops["MD"], atol=0.08)
+
+
+def test_step_sets_the_model_time_step(chain):
+    u = _universe(chain[:1000])
+    run = LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), n_states=3, **FAST).run(step=2)
+    assert run.results.dt == pytest.approx(4.0)
+    assert run.results.cv.shape == (500,)
+    assert run.results.comparison.dt == pytest.approx(4.0)
+
+
+def test_backends_give_identical_cv_and_states(chain):
+    u = _universe(chain[:600])
+    x = cv.Coordinate(u.atoms, "x")
+    out = {}
+    for backend in ("serial", "multiprocessing", "dask"):
+        run = LSTMDynamics(u, x, n_states=3, **{**FAST, "epochs": 1})
+        run.run(backend=backend, n_workers=1 if backend == "serial" else 2)
+        out[backend] = run.results
+    for backend in ("multiprocessing", "dask"):
+        np.testing.assert_array_equal(out[backend].cv, out["serial"].cv)
+        np.testing.assert_array_equal(out[backend].dtraj, out["serial"].dtraj)
+        np.testing.assert_array_equal(out[backend].times, out["serial"].times)
+
+
+def test_several_files_are_independent_trajectories(tmp_path, chain):
+    """A Universe of two files: states are split at the file boundary."""
+    u = _universe(chain[:300])
+    paths = []
+    for i, sl in enumerate((slice(0, 150), slice(150, 300))):
+        path = tmp_path / f"part{i}.xyz"
+        with mda.Writer(str(path), n_atoms=1) as w:
+            for _ in u.trajectory[sl]:
+                w.write(u.atoms)
+        paths.append(str(path))
+    multi = mda.Universe(paths[0], paths)
+    run = LSTMDynamics(multi, cv.Coordinate(multi.atoms, "x"), n_states=3,
+                       **FAST).run()
+    np.testing.assert_array_equal(run.results.trajectory_starts, [0, 150])
+    counts = run.results.comparison.transition_counts["MD"]
+    d = run.results.dtraj
+    inside = np.concatenate([np.c_[d[:149], d[1:150]], np.c_[d[150:-1], d[151:]]])
+    inside = inside[inside[:, 0] != inside[:, 1]]
+    assert counts.sum() == len(inside)
+
+
+# ------------------------------------------------------------------ bad input
+def test_rejects_bad_arguments(chain):
+    u = _universe(chain[:200])
+    other = _universe(chain[:200])
+    x = cv.Coordinate(u.atoms, "x")
+    with pytest.raises(TypeError, match="atomgroup must be an MDAnalysis Universe"):
+        LSTMDynamics(np.zeros(3), x)
+    with pytest.raises(TypeError, match="cv must be an mdlstm.cv.CollectiveVariable"):
+        LSTMDynamics(u, lambda: 1.0)
+    with pytest.raises(ValueError, match="cv is built on atoms of another Universe"):
+        LSTMDynamics(other, x)
+    with pytest.raises(ValueError, match="n_states"):
+        LSTMDynamics(u, x, n_states=1)
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        LSTMDynamics(u, x, epochs=0)
+    with pytest.raises(ValueError, match="temperature must be a positive"):
+        LSTMDynamics(u, x, temperature=-1)
+    with pytest.raises(TypeError, match="discretizer must be an mdlstm.Discretizer"):
+        LSTMDynamics(u, x, discretizer="uniform")
+
+
+def test_rejects_too_few_frames_before_reading(chain):
+    u = _universe(chain[:50])
+    with pytest.raises(ValueError, match="50 frames; training needs at least seq_length\\+1 = 101"):
+        LSTMDynamics(u, cv.Coordinate(u.atoms, "x")).run()
+
+
+@pytest.mark.parametrize("frames", [[0, 1, 2, 5, 6] + list(range(7, 200)), list(range(199, 0, -1))])
+def test_rejects_uneven_frame_selection(chain, frames):
+    u = _universe(chain[:200])
+    with pytest.raises(ValueError, match="frames must be evenly spaced and increasing"):
+        LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), **FAST).run(frames=frames)
+
+
+def test_rejects_nan_coordinates_naming_the_frame(chain):
+    u = _universe(chain[:200])
+    u.trajectory.coordinate_array[57, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="not finite \\(NaN or inf\\) at frame 57"):
+        LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), **FAST).run()
+
+
+def test_rejects_split_serial_run(chain):
+    u = _universe(chain[:200])
+    with pytest.raises(ValueError, match="n_workers/n_parts > 1 need backend"):
+        LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), **FAST).run(n_workers=2)
+
+
+def test_report_before_run(chain):
+    u = _universe(chain[:200])
+    with pytest.raises(RuntimeError, match="call run\\(\\) first"):
+        LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), **FAST).report("x")

@@ -1,0 +1,180 @@
+"""Tests of mdlstm.model: the network, sampling, scoring and safe model files."""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from mdlstm.model import FORMAT_VERSION, CharLSTM, LSTMModel, _Stepper, resolve_device
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return LSTMModel(CharLSTM(5, embedding_dim=4, hidden_size=16, n_layers=2),
+                     {"dt": 2.0, "time_unit": "ps", "note": "x"}, device="cpu")
+
+
+def test_stepper_matches_network_forward(model):
+    seq = torch.tensor([[0, 3, 1, 4, 4, 2, 0, 1]])
+    expected, _ = model.network(seq)
+    step = _Stepper(model.network)
+    zeros = torch.zeros(1, 16)
+    h, c = [zeros, zeros.clone()], [zeros.clone(), zeros.clone()]
+    got = torch.stack([step(seq[:, t], h, c) for t in range(seq.shape[1])], dim=1)
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), atol=1e-5)
+
+
+def test_generate_shape_dtype_and_seed(model):
+    a = model.generate(50, n_trajectories=7, seed=3)
+    b = model.generate(50, n_trajectories=7, seed=3)
+    c = model.generate(50, n_trajectories=7, seed=4)
+    assert a.shape == (7, 50) and a.dtype == np.uint8
+    assert a.min() >= 0 and a.max() < 5
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_generate_follows_learned_probabilities(model):
+    """Sampled next-state frequencies after a fixed prompt match the softmax."""
+    prompt = np.array([1, 2, 3])
+    with torch.no_grad():
+        logits, _ = model.network(torch.tensor(prompt[None]))
+    probs = torch.softmax(logits[0, -1], 0).numpy()
+    first = model.generate(1, n_trajectories=40_000, prompt=prompt, seed=1)[:, 0]
+    freq = np.bincount(first, minlength=5) / first.size
+    np.testing.assert_allclose(freq, probs, atol=0.01)
+
+
+def test_low_temperature_is_greedy(model):
+    prompt = np.array([0, 4])
+    g = model.generate(5, n_trajectories=3, prompt=prompt, temperature=1e-4, seed=0)
+    seq = list(prompt)
+    with torch.no_grad():
+        for _ in range(5):
+            logits, _ = model.network(torch.tensor([seq]))
+            seq.append(int(logits[0, -1].argmax()))
+    for row in g:
+        np.testing.assert_array_equal(row, seq[2:])
+
+
+def test_per_chain_prompts(model):
+    prompts = np.array([[0, 0, 0], [4, 4, 4]])
+    g = model.generate(3, n_trajectories=2, prompt=prompts, seed=0)
+    assert g.shape == (2, 3)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"n_steps": 0}, ValueError, "n_steps must be a positive integer"),
+    ({"n_steps": 2.5}, TypeError, "n_steps must be a positive integer"),
+    ({"n_steps": 5, "n_trajectories": 0}, ValueError, "n_trajectories"),
+    ({"n_steps": 5, "temperature": 0}, ValueError, "temperature must be a positive"),
+    ({"n_steps": 5, "temperature": float("nan")}, ValueError, "temperature"),
+    ({"n_steps": 5, "prompt": [0, 7]}, ValueError, "prompt contains state 7, outside"),
+    ({"n_steps": 5, "prompt": [0.5, 1.0]}, TypeError, "prompt must hold integer states"),
+    ({"n_steps": 5, "prompt": []}, ValueError, "prompt must be a non-empty"),
+    ({"n_steps": 5, "n_trajectories": 3, "prompt": np.zeros((2, 4), int)}, ValueError,
+     "prompt has 2 rows but n_trajectories is 3"),
+    ({"n_steps": 5, "seed": -1}, TypeError, "seed must be a non-negative integer"),
+])
+def test_generate_rejects_bad_input(model, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        model.generate(**kwargs)
+
+
+def test_score_is_mean_cross_entropy_and_chunk_independent(model):
+    rng = np.random.default_rng(0)
+    trajs = [rng.integers(0, 5, 300), rng.integers(0, 5, 120)]
+    with torch.no_grad():
+        nll = [torch.nn.functional.cross_entropy(
+            model.network(torch.tensor([t[:-1]]))[0][0], torch.tensor(t[1:]),
+            reduction="sum").item() for t in trajs]
+    expected = sum(nll) / (299 + 119)
+    assert model.score(trajs) == pytest.approx(expected, rel=1e-5)
+    assert model.score(trajs, chunk=37) == pytest.approx(expected, rel=1e-5)
+
+
+def test_save_load_roundtrip(model, tmp_path):
+    path = tmp_path / "m.mdlstm"
+    model.save(path)
+    loaded = LSTMModel.load(path, device="cpu")
+    assert loaded.config == model.config
+    assert loaded.metadata == model.metadata
+    seq = torch.tensor([[0, 1, 2, 3, 4]])
+    with torch.no_grad():
+        np.testing.assert_array_equal(loaded.network(seq)[0].numpy(),
+                                      model.network(seq)[0].numpy())
+    np.testing.assert_array_equal(loaded.generate(20, 4, seed=1), model.generate(20, 4, seed=1))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.mdlstm"]  # no temporary left
+
+
+def test_save_refuses_existing_path(model, tmp_path):
+    path = tmp_path / "m.mdlstm"
+    path.write_text("precious")
+    with pytest.raises(FileExistsError, match="m.mdlstm exists; pass overwrite=True"):
+        model.save(path)
+    assert path.read_text() == "precious"
+    model.save(path, overwrite=True)
+    assert LSTMModel.load(path).n_states == 5
+
+
+def test_load_rejects_truncated_file(model, tmp_path):
+    path = tmp_path / "m.mdlstm"
+    model.save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable mdlstm model file"):
+        LSTMModel.load(path)
+
+
+def test_load_rejects_newer_format(model, tmp_path):
+    path = tmp_path / "m.mdlstm"
+    header = {"format_version": FORMAT_VERSION + 1, "config": model.config, "metadata": {}}
+    save_file({k: v.contiguous() for k, v in model.network.state_dict().items()}, path,
+              metadata={"mdlstm": json.dumps(header)})
+    with pytest.raises(ValueError, match="newer than this mdlstm"):
+        LSTMModel.load(path)
+
+
+def test_load_rejects_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        LSTMModel.load(tmp_path / "nothing.mdlstm")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {_Payload.marker}",))
+
+
+def test_load_never_unpickles(tmp_path):
+    """A pickle with a code-executing payload is refused and never runs."""
+    marker = tmp_path / "pwned"
+    _Payload.marker = marker
+    path = tmp_path / "evil.mdlstm"
+    with open(path, "wb") as fh:
+        pickle.dump({"weights": _Payload()}, fh)
+    with pytest.raises(ValueError, match="not a readable mdlstm model file"):
+        LSTMModel.load(path)
+    assert not marker.exists()
+
+
+def test_resolve_device():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="is not a device name"):
+        resolve_device("gpu7")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+    with pytest.raises(TypeError, match="device must be a string"):
+        resolve_device(3)
+
+
+def test_embedding_and_repr(model):
+    assert model.embedding.shape == (5, 4)
+    assert "5 states" in repr(model) and "2x16 LSTM" in repr(model)
+    assert model.dt == 2.0

@@ -1,0 +1,121 @@
+"""Tests of mdlstm.train: windows, training, early stopping, repeatability."""
+
+import numpy as np
+import pytest
+import torch
+from deeptime.markov.msm import MarkovStateModel
+
+from mdlstm.train import LSTMEstimator, _split, window_starts
+
+P3 = np.array([[0.90, 0.06, 0.04],
+               [0.05, 0.90, 0.05],
+               [0.04, 0.08, 0.88]])
+SMALL = dict(embedding_dim=4, hidden_size=32, seq_length=50, batch_size=64, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return MarkovStateModel(P3).simulate(30_000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(chain):
+    return LSTMEstimator(epochs=6, seed=0, **SMALL).fit(chain)
+
+
+def _transition_matrix(trajs, n):
+    counts = np.zeros((n, n))
+    for t in trajs:
+        np.add.at(counts, (t[:-1], t[1:]), 1)
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def test_generated_statistics_match_known_chain(fitted):
+    """Populations within 0.02 and transition probabilities within 10 %."""
+    model = fitted.fetch_model()
+    gen = model.generate(4000, n_trajectories=64, seed=2)
+    pop = np.bincount(gen.ravel(), minlength=3) / gen.size
+    pi = MarkovStateModel(P3).stationary_distribution
+    np.testing.assert_allclose(pop, pi, atol=0.02)
+    np.testing.assert_allclose(_transition_matrix(gen.astype(int), 3), P3, rtol=0.10)
+
+
+def test_held_out_loss_near_entropy_rate(fitted, chain):
+    pi = MarkovStateModel(P3).stationary_distribution
+    entropy_rate = -np.sum(pi[:, None] * P3 * np.log(P3))
+    val = min(fitted.history["val_loss"])
+    assert abs(val - entropy_rate) / entropy_rate < 0.05
+    # early stopping keeps the best epoch: the model scores its best held-out loss
+    held_out = chain[-3000:]
+    assert fitted.fetch_model().score(held_out) == pytest.approx(val, rel=1e-5)
+
+
+def test_history_layout(fitted):
+    h = fitted.history
+    n = len(h["epoch"])
+    assert 1 <= n <= 6 and h["epoch"] == list(range(1, n + 1))
+    assert all(len(h[k]) == n for k in ("train_loss", "val_loss", "learning_rate", "time_s"))
+    assert all(np.isfinite(h["train_loss"])) and all(np.isfinite(h["val_loss"]))
+    assert h["learning_rate"][0] == pytest.approx(3e-3)
+    assert np.all(np.diff(h["learning_rate"]) < 0)  # cosine decay
+    meta = fitted.fetch_model().metadata
+    assert meta["training"]["stride"] == 3  # 27,000 training states / 8,000 windows
+    assert sum(meta["state_counts"]) == 30_000
+
+
+def test_same_seed_same_model(chain):
+    a = LSTMEstimator(epochs=1, seed=5, **SMALL).fit(chain[:5000]).fetch_model()
+    b = LSTMEstimator(epochs=1, seed=5, **SMALL).fit(chain[:5000]).fetch_model()
+    c = LSTMEstimator(epochs=1, seed=6, **SMALL).fit(chain[:5000]).fetch_model()
+    for (k, va), vb in zip(a.network.state_dict().items(), b.network.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert not torch.equal(a.network.head.weight, c.network.head.weight)
+
+
+def test_windows_never_cross_trajectories():
+    trajs = [np.arange(10), np.arange(7), np.arange(3)]
+    starts = window_starts(trajs, 4, 2)
+    np.testing.assert_array_equal(starts, [0, 2, 4, 6, 10, 12])
+    concat = np.concatenate(trajs)
+    for s in starts:  # every window is 4 consecutive values of one trajectory
+        assert np.all(np.diff(concat[s:s + 4]) == 1)
+
+
+def test_validation_is_tail_of_each_trajectory():
+    train, val = _split([np.arange(100), np.arange(10)], 0.1)
+    np.testing.assert_array_equal(val[0], np.arange(90, 100))
+    assert len(train[0]) == 90 and len(train[1]) == 10  # a 1-state tail stays in training
+    assert len(val) == 1
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"epochs": 0}, ValueError, "epochs must be a positive integer"),
+    ({"epochs": -3}, ValueError, "epochs must be a positive integer"),
+    ({"batch_size": 0}, ValueError, "batch_size must be a positive integer"),
+    ({"hidden_size": 2.5}, TypeError, "hidden_size must be a positive integer"),
+    ({"learning_rate": -1}, ValueError, "learning_rate must be a positive"),
+    ({"lr_schedule": "step"}, ValueError, "lr_schedule must be 'cosine' or 'constant'"),
+    ({"stride": 0}, ValueError, "stride must be a positive integer"),
+    ({"validation_fraction": 1.0}, ValueError, r"validation_fraction must be a number in \[0, 1\)"),
+    ({"n_states": 1}, ValueError, "n_states must be at least 2"),
+    ({"device": "tpu9"}, ValueError, "device 'tpu9'"),
+])
+def test_bad_parameters_fail_before_training(chain, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        LSTMEstimator(**{**SMALL, **kwargs}).fit(chain)
+
+
+def test_bad_data():
+    est = LSTMEstimator(**SMALL)
+    with pytest.raises(ValueError, match="seq_length\\+1 = 51"):
+        est.fit(np.array([0, 1] * 20))
+    with pytest.raises(ValueError, match="single state"):
+        est.fit(np.zeros(500, dtype=int))
+    with pytest.raises(TypeError, match="dtrajs must hold integer states"):
+        est.fit(np.linspace(0, 1, 500))
+    with pytest.raises(ValueError, match="dtrajs contains state -1"):
+        est.fit(np.array([0, 1, -1] * 100))
+    with pytest.raises(ValueError, match=r"dtrajs\[1\] contains state 3, outside the alphabet 0..2"):
+        LSTMEstimator(n_states=3, **SMALL).fit([np.zeros(100, int), np.full(100, 3)])
+    with pytest.raises(TypeError, match="dtrajs must be a 1-D integer array or a list"):
+        est.fit("0101")
