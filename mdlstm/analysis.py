@@ -248,8 +248,8 @@ class LSTMDynamics(AnalysisBase):
         if "comparison" not in self.results:
             raise RuntimeError("report() needs results: call run() first")
         from .report import write_report
-        return write_report(directory, self.results, cv=self._cv.describe(),
-                            overwrite=overwrite)
+        return write_report(directory, self.results.comparison, history=self.results.history,
+                            cv=self._cv.describe(), overwrite=overwrite)
 
 
 def _check_uniform_selection(n_total, frames, step):

@@ -153,3 +153,11 @@ def test_report_before_run(chain):
     u = _universe(chain[:200])
     with pytest.raises(RuntimeError, match="call run\\(\\) first"):
         LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), **FAST).report("x")
+
+
+def test_report_of_a_run(finished, tmp_path):
+    paths = finished.report(tmp_path / "rep")
+    assert paths["training"].exists() and paths["free_energy"].exists()
+    assert "CV: Coordinate `x` (Angstrom); one model step = 2 ps." in paths["markdown"].read_text()
+    with pytest.raises(FileExistsError, match="rep exists"):
+        finished.report(tmp_path / "rep")
