@@ -38,6 +38,8 @@ main process, on the device chosen by ``device``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from MDAnalysis.analysis.base import AnalysisBase, ResultsGroup
 from MDAnalysis.core.groups import AtomGroup
@@ -145,6 +147,11 @@ class LSTMDynamics(AnalysisBase):
         elif not isinstance(discretizer, Discretizer):
             raise TypeError("discretizer must be an mdlstm.Discretizer, got "
                             f"{type(discretizer).__name__}")
+        elif cv.period is not None and discretizer.periodic is None:
+            warnings.warn(f"cv {cv.name!r} is periodic (period {cv.period:g} {cv.units}) but "
+                          "the discretizer is not: states on either side of the period "
+                          "boundary will not be neighbours; pass periodic=cv.period",
+                          UserWarning, stacklevel=2)
         self._discretizer = discretizer
         self._estimator = LSTMEstimator(
             embedding_dim=embedding_dim, hidden_size=hidden_size, n_layers=n_layers,

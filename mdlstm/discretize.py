@@ -255,7 +255,7 @@ def _wrap_upper(x, period):
 # the estimator
 # --------------------------------------------------------------------------
 class Discretizer:
-    r"""Map CV values to integer states ``0 .. n_states - 1`` and back.
+    r"""Map CV values to integer states, 0 to ``n_states - 1``, and back.
 
     Parameters are stored as given (scikit-learn style); they are checked when
     the object is built and again by :meth:`fit`.

@@ -104,8 +104,10 @@ def _timeseries_figure(cmp, n_show=2000):
     fig = Figure(figsize=(8, 1.6 * len(cmp.sources)))
     axes = np.atleast_1d(fig.subplots(len(cmp.sources), 1, sharex=True, sharey=True))
     for ax, src in zip(axes, cmp.sources):
-        traj = np.asarray(cmp.trajectories[src][0][:n_show])
-        ax.step(np.arange(traj.size) * cmp.dt, traj, where="post", lw=0.7,
+        # the MSM's simulated chain has one state per msm_lag steps
+        step = cmp.dt * (cmp.msm_lag if src == "MSM" else 1)
+        traj = np.asarray(cmp.trajectories[src][0][:int(n_show * cmp.dt / step)])
+        ax.step(np.arange(traj.size) * step, traj, where="post", lw=0.7,
                 color=_COLOURS.get(src))
         ax.set_ylabel(f"{src}\nstate")
     axes[-1].set_xlabel(f"time ({cmp.time_unit})")

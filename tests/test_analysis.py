@@ -161,3 +161,11 @@ def test_report_of_a_run(finished, tmp_path):
     assert "CV: Coordinate `x` (Angstrom); one model step = 2 ps." in paths["markdown"].read_text()
     with pytest.raises(FileExistsError, match="rep exists"):
         finished.report(tmp_path / "rep")
+
+
+def test_warns_when_periodic_cv_meets_non_periodic_discretizer(chain):
+    u = _universe(chain[:200])
+    angle = cv.Function(lambda ag: float(ag.positions[0, 0]), u.atoms, period=2 * np.pi,
+                        name="angle", units="rad")
+    with pytest.warns(UserWarning, match="cv 'angle' is periodic .* pass periodic=cv.period"):
+        LSTMDynamics(u, angle, discretizer=Discretizer(n_states=3))
