@@ -37,7 +37,13 @@ budget of optimizer steps whatever the data size.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import math
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -149,7 +155,7 @@ class LSTMEstimator:
         return resolve_device(self.device)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, dtrajs, metadata=None):
+    def fit(self, dtrajs, metadata=None, checkpoint_dir=None, resume=False):
         """Train on one or several state sequences.
 
         Parameters
@@ -159,12 +165,24 @@ class LSTMEstimator:
         metadata : dict, optional
             JSON-serialisable facts stored with the model (discretizer, CV
             description, ``dt``, ``time_unit``, ...).
+        checkpoint_dir : str or os.PathLike, optional
+            Directory where the complete training state is written after every
+            epoch (atomically: temporary file, fsync, rename), so an
+            interrupted run loses at most one epoch.
+        resume : bool
+            Continue from the checkpoint in ``checkpoint_dir`` (start afresh if
+            there is none). The data and settings must be those of the
+            interrupted run; on CPU the result is then bit-identical to an
+            uninterrupted run.
 
         Returns
         -------
         self
         """
         device = self._check_params()
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir, the directory of the "
+                             "interrupted run's checkpoint")
         trajs = as_dtraj_list(dtrajs, "dtrajs", self.n_states)
         n_states = self.n_states or int(max(t.max() for t in trajs)) + 1
         if n_states < 2:
@@ -182,61 +200,48 @@ class LSTMEstimator:
 
         seed = seed_value(self.seed)
         torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
         net = CharLSTM(n_states, self.embedding_dim, self.hidden_size, self.n_layers).to(device)
-        data = torch.as_tensor(np.concatenate(train).astype(_state_dtype(n_states)[0]),
-                               device=device)
         batch = min(self.batch_size, starts.size)
         n_batches = starts.size // batch
         optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
-        scheduler = self._scheduler(optimizer, self.epochs * n_batches)
-        offsets = torch.arange(self.seq_length + 1, device=device)
-        loss_fn = nn.CrossEntropyLoss()
-
-        history = {"epoch": [], "train_loss": [], "val_loss": [], "learning_rate": [],
-                   "time_s": []}
-        best = (np.inf, 0, copy.deepcopy(net.state_dict()))
-        bar = tqdm(range(1, self.epochs + 1), disable=not self.verbose, desc="training",
-                   unit="epoch")
-        for epoch in bar:
+        run = _TrainingState(net, optimizer, self._scheduler(optimizer, self.epochs * n_batches),
+                             np.random.default_rng(seed))
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(trajs, self._settings(n_states)))
+            if resume:
+                checkpoint.restore(run)
+            elif checkpoint.path.exists():
+                raise FileExistsError(f"{checkpoint.path} exists; pass resume=True to continue "
+                                      "that run or choose another checkpoint_dir")
+        data = torch.as_tensor(np.concatenate(train).astype(_state_dtype(n_states)[0]),
+                               device=device)
+        bar = tqdm(total=self.epochs, initial=run.epoch, disable=not self.verbose,
+                   desc="training", unit="epoch")
+        while not run.finished:
+            run.epoch += 1
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            net.train()
-            order = torch.as_tensor(rng.permutation(starts)[:n_batches * batch],
-                                    device=device).view(n_batches, batch)
-            total = torch.zeros((), device=device)
-            for idx in order:
-                windows = data[idx[:, None] + offsets].long()
-                logits, _ = net(windows[:, :-1])
-                loss = loss_fn(logits.reshape(-1, n_states), windows[:, 1:].reshape(-1))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                total += loss.detach()
-            train_loss = total.item() / n_batches
-            net.eval()
-            val_loss = _mean_nll(net, val, device) if val else None
-            history["epoch"].append(epoch)
-            history["train_loss"].append(train_loss)
-            history["val_loss"].append(val_loss)
-            history["learning_rate"].append(lr)
-            history["time_s"].append(time.perf_counter() - t0)
+            train_loss = self._epoch(run, data, starts, batch, n_states)
+            run.net.eval()
+            val_loss = _mean_nll(run.net, val, device) if val else None
+            run.record(epoch=run.epoch, train_loss=train_loss, val_loss=val_loss,
+                       learning_rate=lr, time_s=time.perf_counter() - t0)
+            run.finished = run.epoch >= self.epochs or (
+                val_loss is not None and self.patience is not None
+                and run.epoch - run.best_epoch >= self.patience)
+            if checkpoint is not None:
+                checkpoint.save(run)
+            bar.update(1)
             bar.set_postfix(train=f"{train_loss:.4f}",
                             val="-" if val_loss is None else f"{val_loss:.4f}")
-            monitored = train_loss if val_loss is None else val_loss
-            if monitored < best[0]:
-                best = (monitored, epoch, copy.deepcopy(net.state_dict()))
-            elif (val_loss is not None and self.patience is not None
-                  and epoch - best[1] >= self.patience):
-                break
         bar.close()
-        net.load_state_dict(best[2])
-        self.history = history
-        self.best_epoch = best[1]
+        net.load_state_dict(run.best_state)
+        self.history = run.history
+        self.best_epoch = run.best_epoch
         counts = np.bincount(np.concatenate(trajs), minlength=n_states)
         meta = dict(metadata or {})
-        meta.update(history=history, best_epoch=self.best_epoch,
+        meta.update(history=run.history, best_epoch=run.best_epoch,
                     state_counts=counts.tolist(),
                     training={"n_characters": int(sum(len(t) for t in trajs)),
                               "n_trajectories": len(trajs), "stride": stride,
@@ -247,6 +252,35 @@ class LSTMEstimator:
                               "validation_fraction": self.validation_fraction})
         self._model = LSTMModel(net, meta, device=device)
         return self
+
+    def _epoch(self, run, data, starts, batch, n_states):
+        """One pass over the windows in a fresh random order; mean training loss."""
+        net, optimizer = run.net, run.optimizer
+        device = data.device
+        net.train()
+        n_batches = starts.size // batch
+        order = torch.as_tensor(run.rng.permutation(starts)[:n_batches * batch],
+                                device=device).view(n_batches, batch)
+        offsets = torch.arange(self.seq_length + 1, device=device)
+        total = torch.zeros((), device=device)
+        for idx in order:
+            windows = data[idx[:, None] + offsets].long()
+            logits, _ = net(windows[:, :-1])
+            loss = nn.functional.cross_entropy(logits.reshape(-1, n_states),
+                                               windows[:, 1:].reshape(-1))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            run.scheduler.step()
+            total += loss.detach()
+        return total.item() / n_batches
+
+    def _settings(self, n_states):
+        """Everything that determines the training run (for checkpoint matching)."""
+        names = ("embedding_dim", "hidden_size", "n_layers", "seq_length", "batch_size",
+                 "epochs", "learning_rate", "lr_schedule", "stride", "validation_fraction",
+                 "patience", "seed")
+        return {"n_states": n_states, **{k: getattr(self, k) for k in names}}
 
     def fetch_model(self):
         """The trained :class:`~mdlstm.model.LSTMModel` (None before :meth:`fit`)."""
@@ -263,7 +297,7 @@ class LSTMEstimator:
         if self.lr_schedule == "constant":
             return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + np.cos(np.pi * min(step, n_steps) / n_steps)))
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, n_steps) / n_steps)))
 
 
 def _split(trajs, fraction):
@@ -296,3 +330,93 @@ def window_starts(trajs, length, stride):
 def _mean_nll(net, trajs, device):
     total, count = sequence_nll(net, trajs, device)
     return total / count
+
+
+class _TrainingState:
+    """Everything a training run carries from epoch to epoch."""
+
+    def __init__(self, net, optimizer, scheduler, rng):
+        self.net, self.optimizer, self.scheduler, self.rng = net, optimizer, scheduler, rng
+        self.epoch = 0
+        self.finished = False
+        self.history = {"epoch": [], "train_loss": [], "val_loss": [], "learning_rate": [],
+                        "time_s": []}
+        self.best_loss, self.best_epoch = np.inf, 0
+        self.best_state = copy.deepcopy(net.state_dict())
+
+    def record(self, **row):
+        for key, value in row.items():
+            self.history[key].append(value)
+        monitored = row["train_loss"] if row["val_loss"] is None else row["val_loss"]
+        if monitored < self.best_loss:
+            self.best_loss, self.best_epoch = monitored, row["epoch"]
+            self.best_state = copy.deepcopy(self.net.state_dict())
+
+    def state_dict(self):
+        return {"epoch": self.epoch, "finished": self.finished,
+                "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "rng": json.dumps(self.rng.bit_generator.state),
+                "history": json.dumps(self.history), "best_loss": float(self.best_loss),
+                "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state):
+        self.epoch, self.finished = state["epoch"], state["finished"]
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.rng.bit_generator.state = json.loads(state["rng"])
+        self.history = json.loads(state["history"])
+        self.best_loss, self.best_epoch = state["best_loss"], state["best_epoch"]
+        self.best_state = state["best_state"]
+
+
+class _Checkpoint:
+    """The training state of one run in ``directory/checkpoint.pt``.
+
+    Written with ``torch.save`` to a temporary file, fsynced and renamed over
+    the previous checkpoint, so a crash at any moment leaves the last complete
+    one. Read with ``torch.load(weights_only=True)``, which refuses pickled
+    code.
+    """
+
+    name = "checkpoint.pt"
+
+    def __init__(self, directory, fingerprint):
+        self.path = Path(directory) / self.name
+        self.fingerprint = fingerprint
+
+    def save(self, run):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".checkpoint.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save({"fingerprint": self.fingerprint, **run.state_dict()}, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def restore(self, run):
+        if not self.path.exists():
+            return
+        try:
+            state = torch.load(self.path, map_location=run.net.embedding.weight.device,
+                               weights_only=True)
+        except Exception as err:  # torch raises several types for damaged files
+            raise ValueError(f"checkpoint {self.path} cannot be read safely "
+                             f"(corrupted, or not an mdlstm checkpoint): {err}") from err
+        if state.get("fingerprint") != self.fingerprint:
+            raise ValueError(f"checkpoint {self.path} belongs to another run (different data "
+                             "or settings); use a new checkpoint_dir or resume=False")
+        run.load_state_dict(state)
+
+
+def _fingerprint(trajs, settings):
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for traj in trajs:
+        digest.update(np.ascontiguousarray(traj, dtype=np.int64).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()

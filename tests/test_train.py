@@ -119,3 +119,64 @@ def test_bad_data():
         LSTMEstimator(n_states=3, **SMALL).fit([np.zeros(100, int), np.full(100, 3)])
     with pytest.raises(TypeError, match="dtrajs must be a 1-D integer array or a list"):
         est.fit("0101")
+
+
+_KILLED_RUN = """
+import os, signal, sys
+import numpy as np, torch
+from mdlstm.train import LSTMEstimator
+torch.set_num_threads(int(sys.argv[4]))
+calls = {"n": 0}
+original = torch.optim.Adam.step
+def step(self, *args, **kwargs):
+    calls["n"] += 1
+    if calls["n"] == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)   # no clean-up, like a node failure
+    return original(self, *args, **kwargs)
+torch.optim.Adam.step = step
+LSTMEstimator(**eval(sys.argv[5])).fit(np.load(sys.argv[1]), checkpoint_dir=sys.argv[2])
+"""
+
+RESUMABLE = dict(embedding_dim=4, hidden_size=16, seq_length=20, batch_size=64, epochs=4,
+                 device="cpu", seed=11)
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(chain, tmp_path):
+    import subprocess
+    import sys
+
+    data = chain[:3000]
+    np.save(tmp_path / "data.npy", data)
+    n_batches = (2700 - 20) // 64   # stride 1: 2,680 windows of 21 states
+    kill_at = 2 * n_batches + n_batches // 2   # in the middle of epoch 3
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_RUN, str(tmp_path / "data.npy"), str(tmp_path / "ckpt"),
+         str(kill_at), str(torch.get_num_threads()), repr(RESUMABLE)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    saved = torch.load(tmp_path / "ckpt" / "checkpoint.pt", weights_only=True)
+    assert saved["epoch"] == 2 and not saved["finished"]
+
+    resumed = LSTMEstimator(**RESUMABLE).fit(data, checkpoint_dir=tmp_path / "ckpt",
+                                             resume=True)
+    straight = LSTMEstimator(**RESUMABLE).fit(data)
+    assert resumed.history["epoch"] == [1, 2, 3, 4]
+    assert resumed.history["val_loss"] == straight.history["val_loss"]
+    for (k, a), b in zip(resumed.fetch_model().network.state_dict().items(),
+                         straight.fetch_model().network.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_checkpoint_guards(chain, tmp_path):
+    data = chain[:3000]
+    est = LSTMEstimator(**{**RESUMABLE, "epochs": 1})
+    with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
+        est.fit(data, resume=True)
+    est.fit(data, checkpoint_dir=tmp_path)
+    with pytest.raises(FileExistsError, match="checkpoint.pt exists; pass resume=True"):
+        est.fit(data, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="belongs to another run"):
+        est.fit(data[:2000], checkpoint_dir=tmp_path, resume=True)
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot be read safely"):
+        est.fit(data, checkpoint_dir=tmp_path, resume=True)
