@@ -21,6 +21,7 @@ Example
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -36,7 +37,8 @@ from tqdm.auto import tqdm
 from . import __version__
 from ._checks import as_dtraj_list, check_states, positive_float, positive_int, seed_value
 
-__all__ = ["CharLSTM", "LSTMModel", "resolve_device", "sequence_nll", "FORMAT_VERSION"]
+__all__ = ["CharLSTM", "LSTMModel", "load_generated", "resolve_device", "sequence_nll",
+           "FORMAT_VERSION"]
 
 #: Version of the model file layout; files from a newer version are refused.
 FORMAT_VERSION = 1
@@ -228,7 +230,7 @@ class LSTMModel:
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def generate(self, n_steps, n_trajectories=16, prompt=None, temperature=1.0,
-                 seed=None, progress=False):
+                 seed=None, progress=False, out=None, resume=False, chunk_steps=4096):
         """Sample new state sequences, all chains advancing together as one batch.
 
         Parameters
@@ -252,41 +254,77 @@ class LSTMModel:
             Seed of the sampler; the same seed gives the same chains on CPU.
         progress : bool
             Show a tqdm progress bar.
+        out : str or os.PathLike, optional
+            Stream the chains to this ``.npy`` file, ``chunk_steps`` steps at a
+            time, instead of holding them in memory (for runs longer than
+            memory). After every chunk the file and the sampler state (a small
+            ``PATH.state`` file) are flushed to disk, so an interrupted run
+            leaves the completed chunks readable (:func:`load_generated`) and
+            can be continued with ``resume=True``. An existing ``out`` is
+            refused unless ``resume`` is set.
+        resume : bool
+            Continue the interrupted generation in ``out`` (same model and
+            arguments); the result is identical to an uninterrupted run.
+        chunk_steps : int
+            Steps sampled between random-number draws and, with ``out``,
+            between flushes to disk.
 
         Returns
         -------
         numpy.ndarray, shape (n_trajectories, n_steps)
             Generated states, in the smallest unsigned integer type that holds
-            them (uint8 for up to 256 states).
+            them (uint8 for up to 256 states). With ``out``, a read-only
+            memory-mapped view of the file.
         """
         n_steps = positive_int(n_steps, "n_steps")
         n_trajectories = positive_int(n_trajectories, "n_trajectories")
         temperature = positive_float(temperature, "temperature")
+        chunk_steps = positive_int(chunk_steps, "chunk_steps")
+        if resume and out is None:
+            raise ValueError("resume=True needs out, the file of the interrupted generation")
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed_value(seed))
         prompt = self._prompt(prompt, n_trajectories, gen)
+        dtype = _state_dtype(self.n_states)
+        if out is None:
+            sink = _MemorySink((n_trajectories, n_steps), dtype[1], self.device)
+        else:
+            settings = {"n_steps": n_steps, "n_trajectories": n_trajectories,
+                        "temperature": temperature, "seed": seed, "chunk_steps": chunk_steps,
+                        "model": self._fingerprint(),
+                        "prompt": hashlib.sha256(prompt.cpu().numpy().tobytes()).hexdigest()}
+            sink = _FileSink(out, (n_trajectories, n_steps), dtype[0], settings, resume)
 
         step = _Stepper(self.network)
         h, c = self._warm_up(prompt)
         states = prompt[:, -1]
-        dtype = _state_dtype(self.n_states)
-        out = torch.empty((n_trajectories, n_steps), dtype=dtype[1], device=self.device)
-        chunk = max(1, min(n_steps, 4096))
+        done = sink.restore(h, c, states, gen)
         bar = _progress(n_steps, progress, "generating")
-        for start in range(0, n_steps, chunk):
-            stop = min(start + chunk, n_steps)
-            # one uniform per chain and step, drawn in chunks: inverse-CDF sampling
+        bar.update(done)
+        for start in range(done, n_steps, chunk_steps):
+            stop = min(start + chunk_steps, n_steps)
+            # one uniform per chain and step, drawn per chunk: inverse-CDF sampling
             uniforms = torch.rand((stop - start, n_trajectories, 1), generator=gen,
                                   device=self.device)
-            for t in range(start, stop):
+            block = torch.empty((n_trajectories, stop - start), dtype=dtype[1],
+                                device=self.device)
+            for t in range(stop - start):
                 logits = step(states, h, c)
                 cdf = torch.softmax(logits / temperature, dim=1).cumsum_(dim=1)
-                states = (cdf < uniforms[t - start] * cdf[:, -1:]).sum(dim=1)
+                states = (cdf < uniforms[t] * cdf[:, -1:]).sum(dim=1)
                 states.clamp_(max=self.n_states - 1)
-                out[:, t] = states
+                block[:, t] = states
+            sink.write(start, block, h, c, states, gen)
             bar.update(stop - start)
         bar.close()
-        return out.cpu().numpy().astype(dtype[0], copy=False)
+        return sink.result()
+
+    def _fingerprint(self):
+        digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode())
+        for key, value in self.network.state_dict().items():
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().numpy().tobytes())
+        return digest.hexdigest()
 
     def _prompt(self, prompt, n_trajectories, gen):
         if prompt is None:
@@ -363,16 +401,8 @@ class LSTMModel:
                   "config": self.config, "metadata": self.metadata}
         tensors = {k: v.detach().cpu().contiguous()
                    for k, v in self.network.state_dict().items()}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={_META_KEY: json.dumps(header, allow_nan=False)})
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        meta = {_META_KEY: json.dumps(header, allow_nan=False)}
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
     @classmethod
     def load(cls, path, device="auto"):
@@ -409,6 +439,134 @@ class LSTMModel:
             raise ValueError(f"{path}: weights do not match the stored configuration "
                              f"{header['config']}: {err}") from err
         return cls(net, header["metadata"], device=device)
+
+
+class _MemorySink:
+    """Generated states kept on the device, returned as one numpy array."""
+
+    def __init__(self, shape, dtype, device):
+        self.states = torch.empty(shape, dtype=dtype, device=device)
+
+    def restore(self, h, c, states, gen):
+        return 0
+
+    def write(self, start, block, h, c, states, gen):
+        self.states[:, start:start + block.shape[1]] = block
+
+    def result(self):
+        return self.states.cpu().numpy()
+
+
+class _FileSink:
+    """Generated states streamed to a ``.npy`` file, resumable chunk by chunk.
+
+    The ``.npy`` file is stored time-major, (n_steps, n_trajectories), so
+    that every chunk is one contiguous write. ``PATH.state`` (safetensors:
+    the LSTM state, last states and generator state as tensors, the progress
+    and settings as JSON metadata) is replaced atomically after the chunk is
+    flushed, so it never claims more steps than the file holds.
+    """
+
+    def __init__(self, path, shape, dtype, settings, resume):
+        self.path = Path(path)
+        self.state_path = _state_path(self.path)
+        self.settings = settings
+        self.done = 0
+        if resume and self.state_path.exists():
+            self.saved = _read_generation_state(self.state_path)
+            if self.saved["settings"] != settings:
+                raise ValueError(f"{self.path} was generated with other settings or another "
+                                 "model; resume needs the same model and arguments")
+            self.array = np.load(self.path, mmap_mode="r+")
+        else:
+            for p in (self.path, self.state_path):
+                if p.exists():
+                    raise FileExistsError(f"{p} exists; pass resume=True to continue that "
+                                          "generation or choose another out")
+            self.saved = None
+            self.array = np.lib.format.open_memmap(self.path, mode="w+", dtype=dtype,
+                                                   shape=shape[::-1])
+
+    def restore(self, h, c, states, gen):
+        if self.saved is None:
+            return 0
+        tensors = self.saved["tensors"]
+        for k in range(len(h)):
+            h[k].copy_(tensors[f"h{k}"])
+            c[k].copy_(tensors[f"c{k}"])
+        states.copy_(tensors["states"])
+        gen.set_state(tensors["generator"])
+        self.done = self.saved["done"]
+        return self.done
+
+    def write(self, start, block, h, c, states, gen):
+        stop = start + block.shape[1]
+        self.array[start:stop] = block.T.cpu().numpy()
+        self.array.flush()
+        self.done = stop
+        tensors = {f"h{k}": v.cpu().contiguous() for k, v in enumerate(h)}
+        tensors.update({f"c{k}": v.cpu().contiguous() for k, v in enumerate(c)})
+        tensors.update(states=states.cpu().contiguous(), generator=gen.get_state())
+        meta = {"done": stop, "settings": self.settings}
+        meta = {"mdlstm-generation": json.dumps(meta)}
+        atomic_write(self.state_path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    def result(self):
+        del self.array
+        return np.load(self.path, mmap_mode="r").T
+
+
+def _state_path(path):
+    return path.with_name(path.name + ".state")
+
+
+def _read_generation_state(path):
+    try:
+        with safe_open(path, framework="pt") as fh:
+            meta = json.loads(fh.metadata()["mdlstm-generation"])
+        tensors = load_file(path)
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a readable generation state file: {err}") from err
+    return {"tensors": tensors, "done": int(meta["done"]), "settings": meta["settings"]}
+
+
+def load_generated(path):
+    """The completed part of a generation streamed to ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``out`` file of :meth:`LSTMModel.generate`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_trajectories, n_completed_steps)
+        Read-only memory-mapped view; for an interrupted run, the chunks
+        completed before the interruption.
+    """
+    path = Path(path)
+    done = _read_generation_state(_state_path(path))["done"]
+    return np.load(path, mmap_mode="r")[:done].T
+
+
+def atomic_write(path, write):
+    """Create or replace ``path`` so that it is never seen half-written.
+
+    ``write(tmp)`` writes the content to a temporary file in the same
+    directory, which is then fsynced and renamed over ``path``: a crash at
+    any moment leaves either the old file or the complete new one.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _parse_header(raw, path):

@@ -40,8 +40,6 @@ import copy
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,7 +49,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._checks import as_dtraj_list, positive_float, positive_int, seed_value
-from .model import CharLSTM, LSTMModel, _state_dtype, resolve_device, sequence_nll
+from .model import (CharLSTM, LSTMModel, _state_dtype, atomic_write, resolve_device,
+                    sequence_nll)
 
 __all__ = ["LSTMEstimator"]
 
@@ -374,9 +373,8 @@ class _TrainingState:
 class _Checkpoint:
     """The training state of one run in ``directory/checkpoint.pt``.
 
-    Written with ``torch.save`` to a temporary file, fsynced and renamed over
-    the previous checkpoint, so a crash at any moment leaves the last complete
-    one. Read with ``torch.load(weights_only=True)``, which refuses pickled
+    Written with ``torch.save`` through :func:`~mdlstm.model.atomic_write`,
+    so a crash at any moment leaves the last complete checkpoint. Read with ``torch.load(weights_only=True)``, which refuses pickled
     code.
     """
 
@@ -388,16 +386,8 @@ class _Checkpoint:
 
     def save(self, run):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".checkpoint.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save({"fingerprint": self.fingerprint, **run.state_dict()}, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        state = {"fingerprint": self.fingerprint, **run.state_dict()}
+        atomic_write(self.path, lambda tmp: torch.save(state, tmp))
 
     def restore(self, run):
         if not self.path.exists():

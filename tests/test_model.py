@@ -178,3 +178,58 @@ def test_embedding_and_repr(model):
     assert model.embedding.shape == (5, 4)
     assert "5 states" in repr(model) and "2x16 LSTM" in repr(model)
     assert model.dt == 2.0
+
+
+# ------------------------------------------------------------------ streaming
+def test_streamed_generation_equals_in_memory(model, tmp_path):
+    path = tmp_path / "gen.npy"
+    streamed = model.generate(50, n_trajectories=6, seed=9, out=path, chunk_steps=7)
+    in_memory = model.generate(50, n_trajectories=6, seed=9, chunk_steps=7)
+    assert streamed.shape == (6, 50)
+    np.testing.assert_array_equal(streamed, in_memory)
+    np.testing.assert_array_equal(np.load(path).T, in_memory)
+    with pytest.raises(FileExistsError, match="gen.npy exists; pass resume=True"):
+        model.generate(50, n_trajectories=6, seed=9, out=path)
+
+
+_KILLED_GENERATION = """
+import os, signal, sys, torch
+from mdlstm.model import LSTMModel, _Stepper
+model = LSTMModel.load(sys.argv[1], device="cpu")
+calls = {"n": 0}
+step = _Stepper.__call__
+def counting(self, *args):
+    calls["n"] += 1
+    if calls["n"] == 25:   # inside the fourth chunk of 7 steps
+        os.kill(os.getpid(), signal.SIGKILL)
+    return step(self, *args)
+_Stepper.__call__ = counting
+model.generate(50, n_trajectories=6, seed=9, out=sys.argv[2], chunk_steps=7)
+"""
+
+
+def test_interrupted_generation_is_readable_and_resumes(model, tmp_path):
+    import subprocess
+    import sys
+
+    from mdlstm.model import load_generated
+
+    model.save(tmp_path / "m.mdlstm")
+    path = tmp_path / "gen.npy"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_GENERATION, str(tmp_path / "m.mdlstm"),
+                           str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    expected = model.generate(50, n_trajectories=6, seed=9, chunk_steps=7)
+    partial = load_generated(path)
+    assert partial.shape == (6, 21)   # three complete chunks
+    np.testing.assert_array_equal(partial, expected[:, :21])
+    with pytest.raises(ValueError, match="other settings or another model"):
+        model.generate(50, n_trajectories=6, seed=10, out=path, resume=True, chunk_steps=7)
+    resumed = model.generate(50, n_trajectories=6, seed=9, out=path, resume=True, chunk_steps=7)
+    np.testing.assert_array_equal(resumed, expected)
+    np.testing.assert_array_equal(load_generated(path), expected)
+
+
+def test_resume_needs_out(model):
+    with pytest.raises(ValueError, match="resume=True needs out"):
+        model.generate(5, resume=True)
