@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 from . import __version__
 from ._checks import as_dtraj_list, check_states, positive_float, positive_int, seed_value
 
-__all__ = ["CharLSTM", "LSTMModel", "load_generated", "resolve_device", "sequence_nll",
+__all__ = ["CharLSTM", "LSTMModel", "atomic_write", "load_generated", "resolve_device",
+           "sequence_nll",
            "FORMAT_VERSION"]
 
 #: Version of the model file layout; files from a newer version are refused.
@@ -259,7 +260,7 @@ class LSTMModel:
             time, instead of holding them in memory (for runs longer than
             memory). After every chunk the file and the sampler state (a small
             ``PATH.state`` file) are flushed to disk, so an interrupted run
-            leaves the completed chunks readable (:func:`load_generated`) and
+            leaves the completed chunks readable (:func:`mdlstm.model.load_generated`) and
             can be continued with ``resume=True``. An existing ``out`` is
             refused unless ``resume`` is set.
         resume : bool
