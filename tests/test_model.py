@@ -91,7 +91,7 @@ def test_score_is_mean_cross_entropy_and_chunk_independent(model):
     trajs = [rng.integers(0, 5, 300), rng.integers(0, 5, 120)]
     with torch.no_grad():
         nll = [torch.nn.functional.cross_entropy(
-            model.network(torch.tensor([t[:-1]]))[0][0], torch.tensor(t[1:]),
+            model.network(torch.tensor(t[None, :-1]))[0][0], torch.tensor(t[1:]),
             reduction="sum").item() for t in trajs]
     expected = sum(nll) / (299 + 119)
     assert model.score(trajs) == pytest.approx(expected, rel=1e-5)
