@@ -48,10 +48,14 @@ from MDAnalysis.core.universe import Universe
 from ._checks import positive_float, positive_int, seed_value
 from .cv import CollectiveVariable
 from .discretize import Discretizer
-from .train import LSTMEstimator, window_starts
+from .structures import write_generated_trajectory
+from .train import LSTMEstimator, split_held_out, window_starts
 from .validate import compare
 
 __all__ = ["LSTMDynamics"]
+
+#: Orders of the Markov (n-gram) models the LSTM's held-out cross-entropy is compared with.
+MARKOV_ORDERS = (1, 2, 3)
 
 
 class LSTMDynamics(AnalysisBase):
@@ -231,10 +235,16 @@ class LSTMDynamics(AnalysisBase):
             self._n_steps or max(len(d) for d in dtrajs),
             n_trajectories=self._n_trajectories, prompt=prompts,
             temperature=self._temperature, seed=self._seed, progress=self._verbose)
+        train, held_out = split_held_out(dtrajs, est.validation_fraction)
+        skip = max(MARKOV_ORDERS)
+        held_out = [h for h in held_out if len(h) > skip]
+        # the LSTM is scored on the characters the order-k Markov models predict
+        lstm_ce = model.score([h[skip - 1:] for h in held_out]) if held_out else None
         self.results.comparison = compare(
             dtrajs, self.results.generated, n_states=disc.n_states_, dt=self.results.dt,
             time_unit="ps", lagtimes=self._lagtimes, state_values=disc.centers_,
-            seed=self._seed)
+            seed=self._seed, train=train if held_out else None, held_out=held_out or None,
+            lstm_cross_entropy=lstm_ce, markov_orders=MARKOV_ORDERS)
 
     def report(self, directory, overwrite=False):
         """Write figures and a Markdown report of this run.
@@ -256,7 +266,46 @@ class LSTMDynamics(AnalysisBase):
             raise RuntimeError("report() needs results: call run() first")
         from .report import write_report
         return write_report(directory, self.results.comparison, history=self.results.history,
+                            embedding=self.results.model.embedding,
                             cv=self._cv.describe(), overwrite=overwrite)
+
+    def write_generated(self, filename, trajectory=0, n_frames=None, overwrite=False):
+        """Write a generated chain as a trajectory of MD structures.
+
+        Each generated state becomes an analysed MD frame of that state, drawn
+        at random with this run's seed; frame ``k`` has time ``k * dt``. See
+        :func:`mdlstm.structures.write_generated_trajectory`.
+
+        Parameters
+        ----------
+        filename : str or os.PathLike
+            Trajectory file to write; the extension picks the format
+            (``.dcd``, ``.xtc``, ``.trr``, ``.pdb``, ...).
+        trajectory : int
+            Which generated chain (row of ``results.generated``).
+        n_frames : int, optional
+            Write only the first `n_frames` steps; default: the whole chain.
+        overwrite : bool
+            Replace an existing file; otherwise :class:`FileExistsError`.
+
+        Returns
+        -------
+        numpy.ndarray of int
+            The trajectory frame written at each generated step.
+        """
+        if "generated" not in self.results:
+            raise RuntimeError("write_generated() needs results: call run() first")
+        n_chains = len(self.results.generated)
+        if isinstance(trajectory, bool) or not isinstance(trajectory, (int, np.integer)) \
+                or not 0 <= trajectory < n_chains:
+            raise ValueError(f"trajectory must be the index of a generated chain, in "
+                             f"[0, {n_chains}), got {trajectory!r}")
+        chain = self.results.generated[trajectory]
+        if n_frames is not None:
+            chain = chain[:positive_int(n_frames, "n_frames")]
+        return write_generated_trajectory(
+            self._cv.universe, self.results.dtraj, chain, filename, frames=self.frames,
+            seed=self._seed, overwrite=overwrite, dt=self.results.dt)
 
 
 def _check_uniform_selection(n_total, frames, step):

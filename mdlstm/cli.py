@@ -65,6 +65,7 @@ def _free_directory(base):
 
 def _run(universe, cv, out, args, title):
     from .analysis import LSTMDynamics
+    from .report import held_out_line
 
     out = Path(out)
     if out.exists() and not args.overwrite:
@@ -80,10 +81,9 @@ def _run(universe, cv, out, args, title):
     r = run.results
     print(f"\n{title}")
     print(f"{len(r.dtraj)} frames, one model step = {r.dt:g} ps; "
-          f"{r.generated.shape[0]} generated chains x {r.generated.shape[1]} steps; "
-          f"held-out cross-entropy {min(v for v in r.history['val_loss'] if v is not None):.4f}"
-          " nats/character")
+          f"{r.generated.shape[0]} generated chains x {r.generated.shape[1]} steps")
     print(r.comparison.format_summary())
+    print(held_out_line(r.comparison, r.history))
     print("\nwritten:")
     for path in list(paths.values()) + [model_path]:
         print(f"  {path}")

@@ -1,35 +1,175 @@
-"""Figures and a written report of a comparison: :func:`write_report`.
+r"""Figures and a written report of a comparison --- :mod:`mdlstm.report`
+=====================================================================
 
-A report directory holds
+:func:`write_report` turns a :class:`~mdlstm.validate.Comparison` (MD vs LSTM
+vs MSM) into a directory that can be read without Python: PNG figures, a
+Markdown summary, a self-contained HTML page (figures embedded, no external
+resources, so it can be mailed or archived as one file) and ``results.json``
+with every number the page shows.
 
-- ``free_energy.png``: free energy along the CV (kT) from the MD data, the
-  LSTM-generated data and an MSM-simulated trajectory;
-- ``timeseries.png``: excerpts of the MD and generated state sequences on the
-  same time axis;
-- ``training.png``: training and held-out loss per epoch (nats per character);
-- ``report.md``: the comparison table in physical units and the settings;
-- ``results.json``: every number of the comparison.
+Example
+-------
+::
 
-Figures are drawn with matplotlib's object-oriented API (no pyplot, no GUI
-backend), so reports can be written on headless cluster nodes.
+    from mdlstm import compare
+    from mdlstm.report import write_report
+
+    cmp = compare(dtraj, generated, dt=0.5, state_values=disc.centers_)
+    paths = write_report("ala2-report", cmp, history=estimator.history,
+                         cv=phi.describe(), embedding=model.embedding)
+    paths["html"]        # open in any browser
+
+:meth:`mdlstm.analysis.LSTMDynamics.report` calls it for a finished run.
+
+The report directory
+--------------------
+
+========================  ===================================================
+file                      content
+========================  ===================================================
+``free_energy.png``       free energy along the CV (kT), MD vs LSTM vs MSM,
+                          with bands of one standard error where the
+                          comparison has them
+``timeseries.png``        the same time window of MD, LSTM and MSM chains,
+                          each state drawn at its CV value
+``timescales.png``        implied timescales vs lag time of MSMs estimated
+                          on the MD and on the LSTM data
+``ck_test.png``           Chapman-Kolmogorov test between the metastable
+                          sets (when the comparison has one)
+``transition_rates.png``  observed transitions per unit time between states
+``embedding.png``         cosine similarity of the learned state embeddings
+                          next to the MD MSM's flux (when ``embedding`` is
+                          given)
+``training.png``          training and held-out loss per epoch (when
+                          ``history`` is given)
+``report.md``             settings, summary table and figures in Markdown
+``report.html``           the same in one self-contained page
+``results.json``          every number of the comparison and the figures
+========================  ===================================================
+
+Each figure comes with a caption and a short "how to read this" paragraph in
+``report.md`` and ``report.html``. Figures are drawn with matplotlib's
+object-oriented API (no pyplot, no GUI backend), so reports can be written on
+headless cluster nodes.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+from html import escape
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from .validate import Comparison, _format_states, _jsonable, embedding_similarity, msm_flux
 
 __all__ = ["write_report"]
 
 _COLOURS = {"MD": "black", "LSTM": "tab:red", "MSM": "tab:blue"}
+_MARKERS = {"MD": "o", "LSTM": "s", "MSM": "^"}
+_LINES = {"MD": "-", "LSTM": "--", "MSM": ":"}
+# Cells never observed are drawn grey, distinct from the smallest rate.
+_LOG_CMAP = colormaps["viridis"].with_extremes(bad="0.88")
+
+#: Figure key (the PNG is ``<key>.png``) -> (title, caption, how to read it);
+#: ``{unit}`` is the comparison's time unit. The order is the report's.
+_FIGURES = {
+    "free_energy": (
+        "Free energy along the CV",
+        "Free energy -ln p (kT, minimum 0) of each state along the CV, from the MD data, "
+        "the LSTM-generated chains and chains simulated from the MD MSM. Shaded bands, "
+        "where present, are plus or minus one standard error.",
+        "The three curves should lie on top of each other within their bands. Minima are "
+        "the metastable states and the barriers between them set the kinetics. A generated "
+        "curve flatter than MD puts too much weight in the barriers (often an undertrained "
+        "model); a missing point is a state that source never visited."),
+    "timeseries": (
+        "Time-series excerpts",
+        "The same time window at the start of the first MD trajectory, LSTM chain and MSM "
+        "chain, each state drawn at its representative CV value; shared axes.",
+        "Compare the kind of dynamics, not the path: dwell times in each basin, how often "
+        "the chain jumps, which states follow each other. A generated chain that dwells "
+        "much longer or shorter than MD, or jumps between states that MD never connects "
+        "directly, has the wrong kinetics."),
+    "timescales": (
+        "Implied timescales",
+        "Implied timescales -lag/ln(eigenvalue) ({unit}, log scale) of MSMs estimated at "
+        "each lag time on the MD data and on the LSTM chains. Grey: timescales shorter "
+        "than the lag time, which an MSM at that lag cannot resolve; dotted line: the MSM "
+        "lag of the comparison.",
+        "Timescales that level off as the lag grows mean an MSM is Markovian at that lag; "
+        "choose the lag where the MD curves become flat. The LSTM curves should follow the "
+        "MD curves: a lower slowest timescale means generated transitions between "
+        "metastable states are too fast, a higher one too slow. Curves inside the grey "
+        "area carry no information."),
+    "ck_test": (
+        "Chapman-Kolmogorov test",
+        "Probability to be in set j (column) a lag time after starting in set i (row). "
+        "Markers: estimated from the trajectories at that lag; lines: predicted by "
+        "propagating the MSM of the same source at its own lag.",
+        "Markers should fall on the line of their colour; a systematic deviation means "
+        "that source's MSM is not Markovian at its lag. Diagonal panels decay as the "
+        "system leaves a set, off-diagonal panels rise towards the equilibrium "
+        "population. MD and LSTM markers should agree with each other: that compares the "
+        "generated kinetics with MD without any Markov assumption."),
+    "transition_rates": (
+        "Transitions between states",
+        "Observed transitions from state i (row) to state j (column) per {unit}, counted "
+        "between consecutive steps, on one logarithmic colour scale for MD, LSTM and MSM. "
+        "Grey cells were never observed (the diagonal is not counted).",
+        "The pattern of coloured cells is the kinetic graph: which states exchange "
+        "directly. The LSTM panel should show MD's pattern and colours; extra cells far "
+        "from the diagonal are jumps MD never makes, missing cells are paths the model "
+        "lost. The MSM panel shows what a memoryless model at the MSM lag makes of the "
+        "same data (with a lag above one step it misses fast recrossings)."),
+    "embedding": (
+        "State embeddings and kinetic connectivity",
+        "Left: cosine similarity of the learned embedding vectors of the states. Right: "
+        "equilibrium flux pi_i P_ij of the MD MSM between different states, per MSM lag "
+        "(log scale; grey: no flux, and the diagonal, which is not shown).",
+        "Tsai, Kuo and Tiwary observed that states exchanging often (large flux) end up "
+        "with similar embeddings. Blocks of high similarity that coincide with blocks of "
+        "high flux mean the model has encoded which states are kinetically close, beyond "
+        "being neighbours along the CV. Embeddings are defined only up to a rotation: "
+        "compare patterns, not values."),
+    "training": (
+        "Training",
+        "Cross-entropy of the next state (nats per character) on the training windows and "
+        "on the held-out block of the data, per epoch.",
+        "Both curves should fall and level off. A held-out loss that rises while the "
+        "training loss keeps falling is overfitting; a held-out loss far above the "
+        "training loss means the held-out block differs from the training data (a state "
+        "visited only there, or a drift)."),
+}
+
+_CSS = """
+body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
+       background: #fff; margin: 0; }
+main { max-width: 1000px; margin: 0 auto; padding: 1.5em; }
+h1 { font-size: 1.8em; margin-bottom: 0.2em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.8em; }
+.settings { color: #555; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #ddd; text-align: left; }
+th { background: #f3f3f3; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+figure { margin: 1em 0; }
+img { max-width: 100%; height: auto; display: block; }
+figcaption { font-size: 0.92em; color: #444; margin-top: 0.4em; }
+.how { background: #f6f8fa; border-left: 4px solid #8aa; padding: 0.5em 0.9em; }
+code { font-size: 0.92em; }
+footer { margin-top: 2em; color: #666; font-size: 0.9em; }
+"""
 
 
 def write_report(directory, comparison, history=None, cv=None, title="mdlstm report",
-                 overwrite=False):
-    """Write figures, ``report.md`` and ``results.json`` for a comparison.
+                 overwrite=False, embedding=None):
+    """Write figures, ``report.md``, ``report.html`` and ``results.json``.
 
     Parameters
     ----------
@@ -37,6 +177,11 @@ def write_report(directory, comparison, history=None, cv=None, title="mdlstm rep
         Directory to create.
     comparison : mdlstm.validate.Comparison
         MD vs LSTM vs MSM, as returned by :func:`mdlstm.validate.compare`.
+        Optional attributes it may carry: ``errors`` (quantity -> source ->
+        standard error of the same shape; drawn as bands, and a summary row's
+        ``"<source>_se"`` is shown as "value ± se") and ``ck`` (source ->
+        ``{"lagtimes", "predictions", "estimates"}``, lag times in steps,
+        probabilities of shape (n_lagtimes, n_sets, n_sets)).
     history : dict, optional
         Training history (``epoch``, ``train_loss``, ``val_loss``).
     cv : dict, optional
@@ -44,102 +189,434 @@ def write_report(directory, comparison, history=None, cv=None, title="mdlstm rep
     title : str
         Heading of the report.
     overwrite : bool
-        Write into an existing directory, replacing a previous report's files;
-        otherwise :class:`FileExistsError`.
+        Write into an existing directory, replacing a previous report's files
+        (figures this report does not have are removed; other files are
+        kept); otherwise :class:`FileExistsError`.
+    embedding : array_like of float, shape (n_states, dim), optional
+        Learned state embeddings (``LSTMModel.embedding``); adds the
+        embedding-similarity figure.
 
     Returns
     -------
-    dict
-        Paths of the written files, keyed by ``"free_energy"``,
-        ``"timeseries"``, ``"training"`` (when ``history`` is given),
-        ``"markdown"`` and ``"json"``.
+    dict of pathlib.Path
+        Paths of the written files: one per figure, keyed by its name
+        (``"free_energy"``, ``"timeseries"``, ``"timescales"``,
+        ``"ck_test"``, ``"transition_rates"``, ``"embedding"``,
+        ``"training"``; see the module documentation for when each is
+        drawn), then ``"json"``, ``"markdown"`` and ``"html"``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments, before anything is written.
+    FileExistsError
+        If `directory` exists and `overwrite` is False.
     """
+    _check_arguments(comparison, history, cv, title, embedding)
     directory = Path(directory)
     if directory.exists() and not overwrite:
         raise FileExistsError(f"{directory} exists; choose a new directory or pass "
                               "overwrite=True")
     directory.mkdir(parents=True, exist_ok=True)
     cv = cv or {}
-    paths = {"free_energy": _save(_free_energy_figure(comparison, cv),
-                                  directory / "free_energy.png"),
-             "timeseries": _save(_timeseries_figure(comparison),
-                                 directory / "timeseries.png")}
-    if history:
-        paths["training"] = _save(_training_figure(history), directory / "training.png")
-    numbers = {"comparison": comparison.to_dict(), "cv": cv, "history": history}
-    paths["json"] = directory / "results.json"
-    paths["json"].write_text(json.dumps(numbers, indent=1, allow_nan=False))
-    paths["markdown"] = directory / "report.md"
-    paths["markdown"].write_text(_markdown(title, comparison, history, cv, paths))
+    similarity = None if embedding is None else _embedding_numbers(comparison, embedding)
+    figures = {key: _save(draw(), directory / f"{key}.png") for key, draw in
+               _figure_makers(comparison, history, cv, similarity).items()}
+    for key in _FIGURES.keys() - figures.keys():
+        # A previous report's figure that this report lacks would mislead.
+        (directory / f"{key}.png").unlink(missing_ok=True)
+    results = _results(comparison, history, cv, title, similarity, figures)
+    paths = dict(figures)
+    paths["json"] = _write(directory / "results.json",
+                           json.dumps(results, indent=1, allow_nan=False))
+    paths["markdown"] = _write(directory / "report.md",
+                               _markdown(title, comparison, history, cv, figures))
+    paths["html"] = _write(directory / "report.html",
+                           _html(title, comparison, history, cv, figures))
     return paths
 
 
+# -- arguments and output -------------------------------------------------------
+
+
+def _check_arguments(comparison, history, cv, title, embedding):
+    if not isinstance(comparison, Comparison):
+        raise TypeError("comparison must be an mdlstm.validate.Comparison (from "
+                        f"compare()), got {type(comparison).__name__}")
+    if history is not None and not (isinstance(history, dict) and
+                                    {"epoch", "train_loss", "val_loss"} <= history.keys()):
+        raise ValueError("history must be a dict with 'epoch', 'train_loss' and 'val_loss' "
+                         "(LSTMEstimator.history), or None")
+    if cv is not None and not isinstance(cv, dict):
+        raise TypeError(f"cv must be a dict (CollectiveVariable.describe()) or None, "
+                        f"got {type(cv).__name__}")
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a string, got {type(title).__name__}")
+    if embedding is not None:
+        shape = np.shape(embedding)
+        if len(shape) != 2 or shape[0] != comparison.n_states or shape[1] < 1 or \
+                not np.all(np.isfinite(np.asarray(embedding, dtype=float))):
+            raise ValueError(f"embedding must be a finite array of shape (n_states="
+                             f"{comparison.n_states}, dim), got shape {shape}")
+
+
 def _save(fig, path):
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    fig.savefig(path, dpi=120)
     return path
 
 
-def _cv_label(cv):
-    name = cv.get("name", "CV")
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _results(cmp, history, cv, title, similarity, figures):
+    """Every number of the report, JSON-ready (inf -> None)."""
+    numbers = {"title": title, "comparison": cmp.to_dict(), "cv": cv, "history": history,
+               "figures": {key: path.name for key, path in figures.items()}}
+    for name in ("errors", "ck"):
+        value = getattr(cmp, name, None)
+        if value is not None and name not in numbers["comparison"]:
+            numbers[name] = value
+    if similarity is not None:
+        numbers["embedding"] = similarity
+    return _jsonable(numbers)
+
+
+# -- numbers behind the figures ------------------------------------------------
+
+
+def _standard_error(cmp, quantity, source):
+    """Standard error of ``cmp.<quantity>[source]`` if the comparison has one."""
+    se = (getattr(cmp, "errors", None) or {}).get(quantity, {}).get(source)
+    return None if se is None else np.asarray(se, dtype=float)
+
+
+def _step_time(cmp, source):
+    """Physical time of one step of `source`'s trajectories (MSM: one lag)."""
+    return cmp.dt * (cmp.msm_lag if source == "MSM" else 1)
+
+
+def _embedding_numbers(cmp, embedding):
+    """Cosine similarity of the embeddings and the MD MSM's flux between states."""
+    return {"cosine_similarity": embedding_similarity(embedding)["cosine"],
+            "msm_flux": msm_flux(cmp.msm["MD"], cmp.n_states)}
+
+
+def _log_norm(values):
+    """A logarithmic colour scale over the positive `values`."""
+    positive = values[values > 0]
+    if positive.size == 0:
+        return LogNorm(1e-3, 1.0)
+    low, high = positive.min(), positive.max()
+    return LogNorm(low, high) if high > low else LogNorm(low / 2, high * 2)
+
+
+# -- figures (one function each) -------------------------------------------------
+
+
+def _figure_makers(cmp, history, cv, similarity):
+    """Drawing function of each figure this report has, in report order."""
+    makers = {"free_energy": lambda: _free_energy_figure(cmp, cv),
+              "timeseries": lambda: _timeseries_figure(cmp, cv),
+              "timescales": lambda: _timescales_figure(cmp),
+              "ck_test": lambda: _ck_figure(cmp),
+              "transition_rates": lambda: _transition_rates_figure(cmp),
+              "embedding": lambda: _embedding_figure(similarity),
+              "training": lambda: _training_figure(history)}
+    present = {"ck_test": bool(getattr(cmp, "ck", None)),
+               "embedding": similarity is not None, "training": bool(history)}
+    return {key: draw for key, draw in makers.items() if present.get(key, True)}
+
+
+def _style(source):
+    """Colour, marker and line style of a source's curves."""
+    return {"color": _COLOURS.get(source), "marker": _MARKERS.get(source, "o"),
+            "ls": _LINES.get(source, "-")}
+
+
+def _integer_ticks(ax):
+    """State indices on both axes of a heatmap."""
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _axis_label(cmp, cv):
+    """The CV's name and units, or "state" when states have no CV values."""
+    if cmp.state_values is None:
+        return "state"
+    name = cv.get("name") or "CV"
     return f"{name} ({cv['units']})" if cv.get("units") else name
 
 
 def _free_energy_figure(cmp, cv):
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = fig.subplots()
     x = cmp.state_values if cmp.state_values is not None else np.arange(cmp.n_states)
     for src in cmp.sources:
-        f = np.asarray(cmp.free_energy[src], dtype=float)
-        seen = np.isfinite(f)
-        ax.plot(x[seen], f[seen], "o-" if src == "MD" else "s--", color=_COLOURS.get(src),
-                label=src, ms=4, lw=1.5)
-    ax.set_xlabel(_cv_label(cv) if cmp.state_values is not None else "state")
+        energy = np.asarray(cmp.free_energy[src], dtype=float)
+        seen = np.isfinite(energy)
+        ax.plot(x[seen], energy[seen], **_style(src), label=src, ms=4, lw=1.5)
+        se = _standard_error(cmp, "free_energy", src)
+        if se is not None:
+            band = seen & np.isfinite(se)
+            ax.fill_between(x[band], (energy - se)[band], (energy + se)[band],
+                            color=_COLOURS.get(src), alpha=0.2, lw=0)
+    # Bands of rarely visited states can be huge: scale the axis to the curves.
+    top = max(np.max(e[np.isfinite(e)]) for e in cmp.free_energy.values())
+    ax.set_ylim(-0.1 * top - 0.3, 1.1 * top + 0.3)
+    ax.set_xlabel(_axis_label(cmp, cv))
     ax.set_ylabel("free energy (kT)")
-    ax.legend()
     ax.set_title("Free energy along the CV")
+    ax.legend()
     return fig
 
 
-def _timeseries_figure(cmp, n_show=2000):
-    fig = Figure(figsize=(8, 1.6 * len(cmp.sources)))
+def _timeseries_window(cmp, max_steps=10_000):
+    """Time shown: about ten slowest MD timescales, 100 to `max_steps` steps,
+    no longer than the shortest first chain of any source."""
+    slowest = float(np.max(np.asarray(cmp.timescales["MD"])[:, 0], initial=0.0))
+    wanted = np.clip(10 * slowest, 100 * cmp.dt, max_steps * cmp.dt)
+    available = min((len(cmp.trajectories[src][0]) - 1) * _step_time(cmp, src)
+                    for src in cmp.sources)
+    return max(min(wanted, available), cmp.dt)
+
+
+def _timeseries_figure(cmp, cv):
+    window = _timeseries_window(cmp)
+    fig = Figure(figsize=(8, 1.4 * len(cmp.sources) + 0.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(cmp.sources), 1, sharex=True, sharey=True))
     for ax, src in zip(axes, cmp.sources):
-        # the MSM's simulated chain has one state per msm_lag steps
-        step = cmp.dt * (cmp.msm_lag if src == "MSM" else 1)
-        traj = np.asarray(cmp.trajectories[src][0][:int(n_show * cmp.dt / step)])
-        ax.step(np.arange(traj.size) * step, traj, where="post", lw=0.7,
+        step = _step_time(cmp, src)
+        states = np.asarray(cmp.trajectories[src][0][:int(round(window / step)) + 1])
+        values = states if cmp.state_values is None else cmp.state_values[states]
+        ax.step(np.arange(states.size) * step, values, where="post", lw=0.7,
                 color=_COLOURS.get(src))
-        ax.set_ylabel(f"{src}\nstate")
+        ax.text(1.01, 0.5, src, transform=ax.transAxes, rotation=90, va="center",
+                fontweight="bold")
+    axes[-1].set_xlim(0, window)
     axes[-1].set_xlabel(f"time ({cmp.time_unit})")
+    fig.supylabel(_axis_label(cmp, cv))
+    return fig
+
+
+def _timescales_figure(cmp):
+    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.subplots()
+    lags = np.asarray(cmp.lagtimes) * cmp.dt
+    drawn = [lags]
+    for src, scales in cmp.timescales.items():
+        scales = np.asarray(scales, dtype=float)
+        se = _standard_error(cmp, "timescales", src)
+        for k in range(scales.shape[1]):
+            # 0 marks a process the connected set is too small to have.
+            ok = scales[:, k] > 0
+            ax.plot(lags[ok], scales[ok, k], **_style(src), ms=4,
+                    label=src if k == 0 else None)
+            if se is not None:
+                band = ok & np.isfinite(se[:, k])
+                ax.fill_between(lags[band], np.maximum(scales - se, scales / 10)[band, k],
+                                (scales + se)[band, k], color=_COLOURS.get(src), alpha=0.15,
+                                lw=0)
+            drawn.append(scales[ok, k])
+    every = np.concatenate(drawn)
+    low, high = every.min() / 2, every.max() * 2
+    # The lag = timescale line is curved on a log axis: fill on a fine grid.
+    grid = np.linspace(0, lags.max() * 1.05, 300)
+    ax.fill_between(grid, low, np.maximum(grid, low), color="0.85", lw=0, zorder=0,
+                    label="timescale < lag")
+    ax.axvline(cmp.msm_lag * cmp.dt, color="0.4", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlim(0, grid[-1])
+    ax.set_ylim(low, high)
+    ax.set_xlabel(f"lag time ({cmp.time_unit})")
+    ax.set_ylabel(f"implied timescale ({cmp.time_unit})")
+    ax.set_title("Implied timescales")
+    ax.legend()
+    return fig
+
+
+def _ck_figure(cmp):
+    tests = cmp.ck
+    n_sets = np.shape(next(iter(tests.values()))["predictions"])[1]
+    fig = Figure(figsize=(2.2 * n_sets + 1.0, 2.0 * n_sets + 1.0), layout="constrained")
+    axes = fig.subplots(n_sets, n_sets, sharex=True, sharey=True, squeeze=False)
+    for src, test in tests.items():
+        lags = np.asarray(test["lagtimes"]) * cmp.dt
+        predicted, estimated = np.asarray(test["predictions"]), np.asarray(test["estimates"])
+        for (a, b), ax in np.ndenumerate(axes):
+            ax.plot(lags, predicted[:, a, b], ls=_LINES.get(src, "-"),
+                    color=_COLOURS.get(src), lw=1.3, label=f"{src}: MSM prediction")
+            ax.plot(lags, estimated[:, a, b], "o", mfc="none", color=_COLOURS.get(src),
+                    ms=5, label=f"{src}: estimate")
+    for (a, b), ax in np.ndenumerate(axes):
+        ax.set_title(f"S{a} \u2192 S{b}", fontsize=10)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"lag time ({cmp.time_unit})")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("probability")
+    axes[0, 0].set_ylim(-0.05, 1.05)
+    # One column per source: prediction above estimate.
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside upper center",
+               ncol=len(tests), fontsize=9)
+    return fig
+
+
+def _transition_rates_figure(cmp):
+    rates = {src: np.asarray(cmp.transition_rates[src], dtype=float) for src in cmp.sources}
+    norm = _log_norm(np.concatenate([r.ravel() for r in rates.values()]))
+    fig = Figure(figsize=(3.6 * len(rates) + 1.2, 3.9), layout="constrained")
+    axes = fig.subplots(1, len(rates), sharex=True, sharey=True, squeeze=False)[0]
+    for ax, (src, rate) in zip(axes, rates.items()):
+        image = ax.imshow(np.ma.masked_less_equal(rate, 0), cmap=_LOG_CMAP, norm=norm,
+                          interpolation="nearest")
+        ax.set_title(src)
+        ax.set_xlabel("to state")
+        _integer_ticks(ax)
+    axes[0].set_ylabel("from state")
+    fig.colorbar(image, ax=axes, label=f"transitions per {cmp.time_unit}")
+    return fig
+
+
+def _embedding_figure(similarity):
+    fig = Figure(figsize=(9.6, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    image = left.imshow(similarity["cosine_similarity"], cmap="RdBu_r", vmin=-1, vmax=1,
+                        interpolation="nearest")
+    fig.colorbar(image, ax=left, label="cosine similarity of embeddings")
+    left.set_title("LSTM state embeddings")
+    flux = similarity["msm_flux"]
+    image = right.imshow(np.ma.masked_less_equal(flux, 0), cmap=_LOG_CMAP,
+                         norm=_log_norm(flux), interpolation="nearest")
+    fig.colorbar(image, ax=right, label="flux $\\pi_i P_{ij}$ per MSM lag")
+    right.set_title("MD MSM flux between states")
+    for ax in (left, right):
+        ax.set_xlabel("state j")
+        _integer_ticks(ax)
+    left.set_ylabel("state i")
     return fig
 
 
 def _training_figure(history):
-    fig = Figure(figsize=(5, 3.5))
+    fig = Figure(figsize=(5.6, 3.8), layout="constrained")
     ax = fig.subplots()
     ax.plot(history["epoch"], history["train_loss"], "o-", label="training")
     if any(v is not None for v in history["val_loss"]):
-        ax.plot(history["epoch"], history["val_loss"], "s-", label="held out")
+        held_out = [np.nan if v is None else v for v in history["val_loss"]]
+        ax.plot(history["epoch"], held_out, "s-", label="held out")
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy (nats/character)")
+    ax.set_title("Training")
     ax.legend()
     return fig
 
 
-def _markdown(title, cmp, history, cv, paths):
-    lines = [f"# {title}", ""]
+# -- text: Markdown and HTML -------------------------------------------------------
+
+
+def _figure_text(key, cmp):
+    """Title, caption and how-to-read paragraph of a figure."""
+    return tuple(text.format(unit=cmp.time_unit) for text in _FIGURES[key])
+
+
+def _settings_line(cmp, cv, quote):
+    """One paragraph: CV, time step, states, MSM lag and metastable sets."""
+    line = ""
     if cv:
-        lines += [f"CV: {cv.get('type', '')} `{cv.get('name', '')}` ({cv.get('units', '')}); "
-                  f"one model step = {cmp.dt:g} {cmp.time_unit}.", ""]
-    lines += ["## MD vs LSTM vs MSM", "", "```", cmp.format_summary(), "```", ""]
-    if history:
-        best = int(np.nanargmin([v if v is not None else np.nan for v in history["val_loss"]])
-                   ) if any(v is not None for v in history["val_loss"]) else None
-        if best is not None:
-            lines += [f"Held-out cross-entropy: {history['val_loss'][best]:.5f} nats per "
-                      f"character (epoch {history['epoch'][best]}).", ""]
+        line = (f"CV: {cv.get('type', '')} {quote}{cv.get('name', '')}{quote} "
+                f"({cv.get('units', '')}); ")
+    sets = "; ".join(f"{label}: states {_format_states(states)}"
+                     for label, states in zip(cmp.set_labels(), cmp.metastable_sets))
+    return (f"{line}one model step = {cmp.dt:g} {cmp.time_unit}. {cmp.n_states} states; "
+            f"MSM lag = {cmp.msm_lag} steps ({cmp.msm_lag * cmp.dt:g} {cmp.time_unit}); "
+            f"metastable sets {sets}.")
+
+
+def held_out_line(cmp, history):
+    """The held-out cross-entropies as a sentence, or None.
+
+    With ``cmp.cross_entropy`` the LSTM and the order-k Markov models are
+    given on the same held-out characters; otherwise the best validation loss
+    of the training history.
+    """
+    table = getattr(cmp, "cross_entropy", None)
+    if table:
+        parts = ", ".join(f"{name} {value:.4f}" for name, value in table.items()
+                          if value is not None)
+        return (f"Held-out cross-entropy, nats per character on the same characters "
+                f"(lower is better): {parts}.")
+    losses = [np.nan if v is None else v for v in (history or {}).get("val_loss", [])]
+    if not np.isfinite(losses).any():
+        return None
+    best = int(np.nanargmin(losses))
+    return (f"Held-out cross-entropy: {losses[best]:.5f} nats per character "
+            f"(epoch {history['epoch'][best]}).")
+
+
+def _markdown(title, cmp, history, cv, figures):
+    lines = [f"# {title}", "", _settings_line(cmp, cv, "`"), "",
+             "## MD vs LSTM vs MSM", "", "```", cmp.format_summary(), "```", ""]
+    if held_out_line(cmp, history):
+        lines += [held_out_line(cmp, history), ""]
     lines += ["## Figures", ""]
-    lines += [f"![{key}]({Path(p).name})" for key, p in paths.items()
-              if str(p).endswith(".png")]
-    lines += ["", "Every number is in `results.json`.", ""]
+    for key, path in figures.items():
+        heading, caption, how = _figure_text(key, cmp)
+        lines += [f"### {heading}", "", f"![{key}]({path.name})", "", caption, "",
+                  f"*How to read this.* {how}", ""]
+    lines += ["Every number is in `results.json`.", ""]
     return "\n".join(lines)
+
+
+def _number(value, digits=4):
+    """A table number: 4 significant digits; inf -> "∞", missing -> "–"."""
+    if value is None or np.isnan(value):
+        return "\u2013"
+    return f"{value:.{digits}g}" if np.isfinite(value) else "\u221e"
+
+
+def _value_cell(row, source):
+    """``value`` or ``value ± se`` when the row has the source's standard error."""
+    text = _number(row[source])
+    se = row.get(f"{source}_se")
+    if se is not None and np.isfinite(se) and np.isfinite(row[source]):
+        text += f" \u00b1 {_number(se, 2)}"
+    return text
+
+
+def _html_table(rows, sources):
+    verdicts = any("verdict" in row for row in rows)
+    head = ["quantity", "unit", *sources] + (["verdict"] if verdicts else [])
+    lines = ['<table class="summary">', "<thead><tr>"
+             + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>", "<tbody>"]
+    for row in rows:
+        cells = [f"<td>{escape(row['quantity'])}</td>", f"<td>{escape(row['unit'])}</td>"]
+        cells += [f'<td class="num">{escape(_value_cell(row, s))}</td>' for s in sources]
+        if verdicts:
+            cells.append(f"<td>{escape(str(row.get('verdict', '')))}</td>")
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    return "\n".join(lines + ["</tbody>", "</table>"])
+
+
+def _html_figure(key, path, cmp):
+    heading, caption, how = _figure_text(key, cmp)
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return (f'<section id="{key}">\n<h3>{escape(heading)}</h3>\n<figure>\n'
+            f'<img src="data:image/png;base64,{data}" alt="{escape(heading)}">\n'
+            f"<figcaption>{escape(caption)}</figcaption>\n</figure>\n"
+            f'<p class="how"><strong>How to read this.</strong> {escape(how)}</p>\n'
+            "</section>")
+
+
+def _html(title, cmp, history, cv, figures):
+    body = [f"<h1>{escape(title)}</h1>",
+            f'<p class="settings">{escape(_settings_line(cmp, cv, ""))}</p>',
+            "<h2>MD vs LSTM vs MSM</h2>", _html_table(cmp.summary(), cmp.sources)]
+    if held_out_line(cmp, history):
+        body.append(f"<p>{escape(held_out_line(cmp, history))}</p>")
+    body.append("<h2>Figures</h2>")
+    body += [_html_figure(key, path, cmp) for key, path in figures.items()]
+    body.append("<footer>Every number shown here is in <code>results.json</code>.</footer>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            "<main>\n" + "\n".join(body) + "\n</main>\n</body>\n</html>\n")

@@ -187,7 +187,7 @@ class LSTMEstimator:
         if n_states < 2:
             raise ValueError("dtrajs contain a single state; at least 2 states are "
                              "needed to learn dynamics")
-        train, val = _split(trajs, self.validation_fraction)
+        train, val = split_held_out(trajs, self.validation_fraction)
         stride = self._stride(train)
         starts = window_starts(train, self.seq_length + 1, stride)
         if starts.size == 0:
@@ -299,7 +299,7 @@ class LSTMEstimator:
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, n_steps) / n_steps)))
 
 
-def _split(trajs, fraction):
+def split_held_out(trajs, fraction):
     """Training part and held-out tail (``fraction`` of each trajectory).
 
     A held-out tail shorter than 2 states cannot be scored and stays in the

@@ -5,7 +5,7 @@ import pytest
 import torch
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm.train import LSTMEstimator, _split, window_starts
+from mdlstm.train import LSTMEstimator, split_held_out, window_starts
 
 P3 = np.array([[0.90, 0.06, 0.04],
                [0.05, 0.90, 0.05],
@@ -82,7 +82,7 @@ def test_windows_never_cross_trajectories():
 
 
 def test_validation_is_tail_of_each_trajectory():
-    train, val = _split([np.arange(100), np.arange(10)], 0.1)
+    train, val = split_held_out([np.arange(100), np.arange(10)], 0.1)
     np.testing.assert_array_equal(val[0], np.arange(90, 100))
     assert len(train[0]) == 90 and len(train[1]) == 10  # a 1-state tail stays in training
     assert len(val) == 1
