@@ -360,7 +360,7 @@ def _free_energy_figure(cmp, cv):
         se = _standard_error(cmp, "free_energy", src)
         if se is not None:
             band = seen & np.isfinite(se)
-            ax.fill_between(x[band], (energy - se)[band], (energy + se)[band],
+            ax.fill_between(x[band], energy[band] - se[band], energy[band] + se[band],
                             color=_COLOURS.get(src), alpha=0.2, lw=0)
     # Bands of rarely visited states can be huge: scale the axis to the curves.
     top = max(np.max(e[np.isfinite(e)]) for e in cmp.free_energy.values())
