@@ -373,10 +373,12 @@ def _free_energy_figure(cmp, cv):
 
 
 def _timeseries_window(cmp, max_steps=10_000):
-    """Time shown: about ten slowest MD timescales, 100 to `max_steps` steps,
-    no longer than the shortest first chain of any source."""
-    slowest = float(np.max(np.asarray(cmp.timescales["MD"])[:, 0], initial=0.0))
-    wanted = np.clip(10 * slowest, 100 * cmp.dt, max_steps * cmp.dt)
+    """Time shown: about five of the longest MD passage times between metastable
+    sets (so that switches are seen), 100 to `max_steps` steps, no longer than
+    the shortest first chain of any source."""
+    mfpt = np.asarray(cmp.mfpt["MD"], dtype=float)
+    slowest = float(np.max(mfpt[np.isfinite(mfpt)], initial=0.0))
+    wanted = np.clip(5 * slowest, 100 * cmp.dt, max_steps * cmp.dt)
     available = min((len(cmp.trajectories[src][0]) - 1) * _step_time(cmp, src)
                     for src in cmp.sources)
     return max(min(wanted, available), cmp.dt)
