@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._checks import as_dtraj_list, positive_float, positive_int, seed_value
 from .model import (CharLSTM, LSTMModel, _state_dtype, atomic_write, resolve_device,

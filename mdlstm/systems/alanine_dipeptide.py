@@ -92,7 +92,7 @@ from importlib import resources
 
 import MDAnalysis as mda
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 __all__ = ["TEMPERATURE", "FRAME_INTERVAL", "N_FRAMES", "TIME_STEP", "FRICTION",
            "EQUILIBRATION", "FORCE_FIELD", "files", "universe", "simulate"]
