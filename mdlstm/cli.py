@@ -29,6 +29,9 @@ def _common_options(parser):
     parser.add_argument("--step", type=int, default=1,
                         help="analyse every STEP-th frame; one model step = STEP frames")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1: the small LSTM's steps gain nothing from "
+                             "more, and spinning threads on a busy machine cost up to 6x)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into an existing output directory")
@@ -70,6 +73,11 @@ def _run(universe, cv, out, args, title):
     out = Path(out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; choose another --out or pass --overwrite")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be a positive integer, got {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     run = LSTMDynamics(universe, cv, n_states=args.n_states, epochs=args.epochs,
                        n_steps=args.n_steps, n_trajectories=args.n_trajectories,

@@ -1011,7 +1011,8 @@ def _passages(set_of_step, a, b):
     """
     times = np.flatnonzero((set_of_step == a) | (set_of_step == b))
     sets = set_of_step[times]
-    entry = np.r_[True, sets[1:] != sets[:-1]]
+    entry = np.ones(times.size, dtype=bool)
+    entry[1:] = sets[1:] != sets[:-1]
     times, sets = times[entry], sets[entry]
     starts = sets[:-1] == a
     return times[:-1][starts], np.diff(times)[starts]

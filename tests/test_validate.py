@@ -770,3 +770,13 @@ class TestVerdicts:
         assert TOLERANCES["population"]["absolute"] == 0.02
         assert TOLERANCES["mfpt"]["relative"] == TOLERANCES["timescale"]["relative"] == 0.2
         assert all(t["n_se"] == 2.0 for t in TOLERANCES.values())
+
+
+def test_chain_that_never_visits_a_pair_of_sets():
+    """A trajectory in neither set of a pair has no passages (and does not crash)."""
+    from mdlstm.validate import _passages
+    start, duration = _passages(np.array([2, 2, 2]), 0, 1)
+    assert start.size == 0 and duration.size == 0
+    start, duration = _passages(np.array([0, 2, 1, 1, 0, 1]), 0, 1)
+    np.testing.assert_array_equal(start, [0, 4])
+    np.testing.assert_array_equal(duration, [2, 1])
