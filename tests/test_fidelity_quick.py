@@ -1,0 +1,100 @@
+"""The fidelity benchmark in quick mode (``benchmarks/fidelity.py --quick``).
+
+Runs the whole benchmark at reduced size (a few minutes on one core) and
+checks the returned numbers against the quick mode's loose bounds, not only
+its verdicts.
+"""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "fidelity.py"
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("fidelity_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def fidelity():
+    return _load_benchmark()
+
+
+@pytest.fixture(scope="module")
+def quick(fidelity, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fidelity") / "quick.md"
+    results = fidelity.run(["--quick", "--threads", "1", "--out", str(out)])
+    return results, out
+
+
+@pytest.mark.slow
+def test_quick_uses_quick_sizes_and_bounds(fidelity, quick):
+    results, _ = quick
+    assert results["sizes"] == fidelity.QUICK
+    assert results["bounds"] == fidelity.QUICK_BOUNDS
+    assert set(results["cases"]) == {"four_state", "linear_three_state",
+                                     "triangular_three_state", "alanine_dipeptide sin(phi)",
+                                     "alanine_dipeptide phi"}
+
+
+@pytest.mark.slow
+def test_quick_statistics_are_well_formed(quick):
+    results, _ = quick
+    for name, case in results["cases"].items():
+        n = 20 if name.startswith("alanine") else (4 if name == "four_state" else 3)
+        assert set(case["stats"]) == {"MD", "LSTM", "MSM lag 1", "MSM lag 10"}
+        for source, stats in case["stats"].items():
+            mean, sem = stats["populations"]
+            assert mean.shape == sem.shape == (n,)
+            assert mean.sum() == pytest.approx(1.0, abs=1e-9), (name, source)
+            assert stats["counts"][0].shape == (n, n)
+            assert np.all(np.diag(stats["counts"][0]) == 0)
+            assert np.all(np.isfinite(sem)), (name, source)  # 2 seeds, >= 2 blocks
+
+
+@pytest.mark.slow
+def test_quick_four_state_meets_loose_bounds(fidelity, quick):
+    results, _ = quick
+    bounds = fidelity.QUICK_BOUNDS
+    stats = results["cases"]["four_state"]["stats"]
+    md, lstm = stats["MD"], stats["LSTM"]
+    assert np.max(np.abs(lstm["populations"][0] - md["populations"][0])) <= bounds.population
+    for pairs in (fidelity.FAST_PAIRS, fidelity.SLOW_PAIRS):
+        total_md = sum(md["counts"][0][p] for p in pairs)
+        total_lstm = sum(lstm["counts"][0][p] for p in pairs)
+        assert abs(total_lstm - total_md) <= bounds.count_rel * total_md
+    # 0 <-> 3 never happens directly in MD; the LSTM rarely invents it.
+    assert md["counts"][0][0, 3] == md["counts"][0][3, 0] == 0
+    assert lstm["counts"][0][0, 3] < bounds.zero_three
+    assert lstm["counts"][0][3, 0] < bounds.zero_three
+    entropy = results["cases"]["four_state"]["cross_entropy"]
+    assert entropy["LSTM training"][0] <= bounds.cross_entropy
+    # The order-1 Markov chain of nearly Markovian labels is about as good.
+    assert entropy["Markov order 1 held-out"][0] == pytest.approx(
+        entropy["LSTM held-out"][0], rel=0.2)
+
+
+@pytest.mark.slow
+def test_quick_memory_test_favours_the_lstm(quick):
+    results, _ = quick
+    memory = results["memory"]
+    d_lstm, d_msm = memory["distance"]["LSTM"][0], memory["distance"]["MSM lag 1"][0]
+    assert d_lstm < d_msm
+    # On raw labels memory matters: the LSTM predicts them better than order 1.
+    entropy = memory["cross_entropy"]
+    assert entropy["LSTM held-out"][0] < entropy["Markov order 1 held-out"][0]
+
+
+@pytest.mark.slow
+def test_quick_checks_all_pass_and_report_written(quick):
+    results, out = quick
+    assert [c["check"] for c in results["checks"] if not c["passed"]] == []
+    assert len(results["checks"]) == 10  # 4 populations, 2 totals, 2 x 0<->3, CE, memory
+    text = out.read_text()
+    assert text == results["report"]
+    assert "## Acceptance checks" in text and "**FAIL**" not in text
