@@ -180,3 +180,44 @@ def test_checkpoint_guards(chain, tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot be read safely"):
         est.fit(data, checkpoint_dir=tmp_path, resume=True)
+
+
+def _second_order_chain(n, seed):
+    """3 states; the next is (s[t-1] + s[t-2]) mod 3 with probability 0.8."""
+    rng = np.random.default_rng(seed)
+    s = np.zeros(n, dtype=np.int64)
+    s[:2] = rng.integers(0, 3, 2)
+    u = rng.random(n)
+    other = rng.integers(1, 3, n)
+    for t in range(2, n):
+        favoured = (s[t - 1] + s[t - 2]) % 3
+        s[t] = favoured if u[t] < 0.8 else (favoured + other[t]) % 3
+    return s
+
+
+def _true_nll(held_out):
+    """Mean log-loss of the exact second-order model on held_out[2:] (nats)."""
+    favoured = (held_out[1:-1] + held_out[:-2]) % 3
+    p = np.where(held_out[2:] == favoured, 0.8, 0.1)
+    return -np.mean(np.log(p))
+
+
+@pytest.mark.parametrize("memory", [True, False])
+def test_lstm_learns_memory_beyond_a_markov_chain(memory):
+    """Order-2 data: the LSTM beats order 1 and matches the true model within 2 %.
+    Order-1 data: the LSTM and the order-1 Markov model tie."""
+    from mdlstm.validate import markov_cross_entropy
+
+    data = (_second_order_chain(30_000, seed=4) if memory
+            else MarkovStateModel(P3).simulate(30_000, seed=4))
+    train, held_out = data[:27_000], data[27_000:]
+    model = LSTMEstimator(epochs=8, seed=0, **{**SMALL, "seq_length": 20}).fit(
+        train).fetch_model()
+    lstm = model.score(held_out[1:])   # predicts held_out[2:], like the order-2 models
+    order1 = markov_cross_entropy([train], [held_out], order=1, n_states=3, skip=2)
+    if memory:
+        exact = _true_nll(held_out)
+        assert lstm < order1 - 0.1
+        assert abs(lstm - exact) / exact < 0.02
+    else:
+        assert abs(lstm - order1) < 0.01
