@@ -158,7 +158,7 @@ class _Stepper:
         x = None
         for k in range(self.n_layers):
             if k == 0:
-                gates = torch.addmm(self.table[states], h[k], self.w_hh[k])
+                gates = torch.addmm(self.table.index_select(0, states), h[k], self.w_hh[k])
             else:
                 gates = torch.addmm(self.b[k], x, self.w_ih[k]).addmm_(h[k], self.w_hh[k])
             i, f, g, o = gates.chunk(4, dim=1)
@@ -312,7 +312,7 @@ class LSTMModel:
             for t in range(stop - start):
                 logits = step(states, h, c)
                 cdf = torch.softmax(logits / temperature, dim=1).cumsum_(dim=1)
-                states = (cdf < uniforms[t] * cdf[:, -1:]).sum(dim=1)
+                states = torch.searchsorted(cdf, uniforms[t] * cdf[:, -1:]).squeeze_(1)
                 states.clamp_(max=self.n_states - 1)
                 block[:, t] = states
             sink.write(start, block, h, c, states, gen)

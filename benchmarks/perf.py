@@ -1,0 +1,791 @@
+r"""Performance of mdlstm, side by side with its baselines --- ``benchmarks/perf.py``
+===============================================================================
+
+One run prints one Markdown table. Every row compares mdlstm with a baseline
+measured in the same process, on the same machine, in the same run, and gives
+both absolute figures, their ratio, the target and PASS/FAIL. The machine (CPU
+model, torch threads, GPU if any) and the load average head the table::
+
+    python benchmarks/perf.py                  # full run: 3-12 minutes on 2 cores
+    python benchmarks/perf.py --quick          # seconds: small sizes, a smoke test
+    python benchmarks/perf.py --threads 1,2 --device cpu --out perf.md
+
+What is measured
+----------------
+generation
+    Characters per second of :meth:`mdlstm.LSTMModel.generate` with the paper's
+    network (Embedding 8, one LSTM layer of 64 units, 20 states; untrained
+    weights: the cost of a step does not depend on their values) for 1,000 and
+    for 16 chains, against (a) the paper's sampler, :func:`naive_generate`:
+    one chain, the whole Embedding/LSTM/Linear forward on one character per
+    step with the state carried over, ``torch.multinomial``; and (b) deeptime's
+    ``MarkovStateModel.simulate`` (one chain, 20 states).
+simulated time
+    Picoseconds generated per wall second (1,000 chains, 1 ps per character,
+    the bundled data's frame interval) against OpenMM on alanine dipeptide with
+    the settings of :mod:`mdlstm.systems.alanine_dipeptide` on the
+    single-threaded ``Reference`` platform.
+training
+    Characters per second of :meth:`mdlstm.LSTMEstimator.fit` (the epoch time
+    the estimator records itself, after a one-step warm-up fit of the same
+    shapes) and the matrix-product FLOP/s this implies (:func:`train_flops_per_char`),
+    against the best ``torch.matmul`` rate of square float32 matrices at the
+    same thread count, measured before and after the training runs.
+CV extraction
+    Frames per second of the frame loop of :class:`mdlstm.LSTMDynamics` (a
+    subclass whose ``_conclude`` does nothing, so ``run()`` is exactly the
+    frame selection, preallocation, frame loop and, in parallel, the joining
+    of the parts) against a plain loop over the same frames calling
+    :func:`MDAnalysis.lib.distances.calc_dihedrals`; and the speed-up of the
+    ``multiprocessing`` and ``dask`` backends with 2 workers over the serial run.
+    The trajectory is the bundled 22,000-frame XTC chained 5 times (110,000 frames).
+    The plain loop and the serial run alternate (best of 3); the parallel runs
+    (best of 2) include starting the workers, as a user pays it: ``multiprocessing``
+    forks, dask's process scheduler spawns fresh interpreters that import mdlstm.
+memory
+    Peak resident set size of generating 1e8 characters (1,000 chains x 1e5
+    steps, stored as uint8) in a fresh subprocess: its ``VmHWM``, not
+    ``resource.getrusage``, whose ``ru_maxrss`` a child inherits from the process
+    it was forked from (Linux keeps the high-water mark across ``exec``).
+
+Timing
+------
+Every time is the best (shortest) of several repeats of the same work, after a
+warm-up call: on a machine shared with other jobs the shortest repeat is the one
+least disturbed. What a row compares runs in turn, round after round
+(:func:`interleaved_best`), so both sides see the same load. The load average
+before and after says how busy the machine was. Torch CPU threads are set with
+:func:`torch.set_num_threads`; generation and training are measured at every
+thread count of ``--threads``.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import MDAnalysis as mda
+import numpy as np
+import torch
+from MDAnalysis.lib.distances import calc_dihedrals
+
+import mdlstm
+from mdlstm import LSTMDynamics, LSTMEstimator, LSTMModel, cv
+from mdlstm.model import CharLSTM, resolve_device
+from mdlstm.systems import alanine_dipeptide
+
+#: Alphabet size of every benchmark model (the paper's alanine dipeptide bins).
+N_STATES = 20
+#: The paper's network (embedding, hidden units, layers) and its alanine dipeptide one.
+PAPER_NET = (8, 64, 1)
+ALANINE_NET = (128, 1024, 1)
+#: Model time step (ps): one character is one frame of the bundled trajectory.
+MODEL_DT = alanine_dipeptide.FRAME_INTERVAL
+
+# Targets (see the issue); each row below states its own next to the number.
+TARGET_GEN_RATE = 1e6           # characters per second, 1,000+ chains
+TARGET_GEN_VS_NAIVE = 100.0     # batched / naive loop
+TARGET_SIM_VS_MD = 1e4          # simulated ps per wall second, LSTM / OpenMM
+TARGET_TRAIN_PEAK = 0.5         # fraction of matmul peak, batch 256
+TARGET_CV_OVERHEAD = 0.10       # LSTMDynamics frame loop over the plain loop
+TARGET_MEMORY_CHARS = 10**8     # characters generated ...
+TARGET_MEMORY_BYTES = 1e9       # ... within this peak RSS (1 GB = 1e9 bytes)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Amounts of work of one benchmark run (``--quick`` or full)."""
+
+    chains: int              # the "1,000+ chains" case
+    chain_steps: int
+    few_chains: int          # the 16-chain case
+    few_steps: int
+    naive_steps: int
+    msm_steps: int
+    md_steps: int            # integrator steps of 2 fs
+    matmul_sizes: tuple
+    matmul_repeats: int
+    train_steps: int         # optimizer steps per timed fit, paper network
+    alanine_train: tuple     # (batch, seq_length, steps) of the 128/1024/1 network
+    cv_copies: int           # times the bundled XTC is chained
+    cv_frames: int           # frames analysed (None: all)
+    memory_chains: int
+    memory_steps: int
+    rounds: int              # of generation + MD, measured in turn
+    repeats: int             # of training fits and CV runs
+
+
+FULL = Sizes(chains=1000, chain_steps=1000, few_chains=16, few_steps=3000,
+             naive_steps=3000, msm_steps=10**6, md_steps=2500, matmul_sizes=(1024, 2048),
+             matmul_repeats=10, train_steps=10, alanine_train=(64, 100, 2), cv_copies=5,
+             cv_frames=None, memory_chains=1000, memory_steps=10**5, rounds=5, repeats=3)
+QUICK = Sizes(chains=1000, chain_steps=20, few_chains=16, few_steps=100, naive_steps=100,
+              msm_steps=10**4, md_steps=100, matmul_sizes=(256,), matmul_repeats=3,
+              train_steps=1, alanine_train=(4, 10, 1), cv_copies=1, cv_frames=2000,
+              memory_chains=100, memory_steps=10**4, rounds=1, repeats=1)
+
+
+# ---------------------------------------------------------------------- timing
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(func, repeats, device=None, warmup=True):
+    """Shortest wall time (s) of `repeats` calls of `func` (after a warm-up call).
+
+    With a CUDA `device` the device is synchronised before and after each call.
+    """
+    if warmup:
+        func()
+    best = np.inf
+    for _ in range(repeats):
+        if device is not None:
+            _sync(device)
+        start = time.perf_counter()
+        func()
+        if device is not None:
+            _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def interleaved_best(funcs, repeats, device=None, warmup=True):
+    """Shortest wall time (s) of each function of `funcs`, called in turn.
+
+    Each round calls every function once, so that all of them see the same load
+    on a shared machine; the ratios of their best times compare like with like.
+
+    Parameters
+    ----------
+    funcs : dict of str to callable
+    repeats : int
+        Rounds.
+    device : torch.device, optional
+        Synchronised around every call when it is a CUDA device.
+    warmup : bool
+        Call every function once before the first round.
+
+    Returns
+    -------
+    dict of str to float
+    """
+    if warmup:
+        for func in funcs.values():
+            func()
+    best = dict.fromkeys(funcs, np.inf)
+    for _ in range(repeats):
+        for key, func in funcs.items():
+            best[key] = min(best[key], best_time(func, 1, device, warmup=False))
+    return best
+
+
+def _log(message):
+    print(f"[perf] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------- generation
+def paper_model(device):
+    """An untrained :class:`~mdlstm.LSTMModel` of the paper's shape (seeded weights)."""
+    torch.manual_seed(0)
+    return LSTMModel(CharLSTM(N_STATES, *PAPER_NET), device=device)
+
+
+@torch.no_grad()
+def naive_generate(net, n_steps, start_state=0, temperature=1.0, seed=0):
+    """The paper's sampler: one chain, one full forward pass per character.
+
+    At every step the whole Embedding -> LSTM -> Linear forward runs on one
+    character (batch 1, sequence length 1) with the LSTM state carried from the
+    previous step, and the next state is drawn with :func:`torch.multinomial`
+    from the softmax and read back to Python, as the authors' code does.
+
+    Parameters
+    ----------
+    net : mdlstm.model.CharLSTM
+    n_steps : int
+        Characters to generate.
+    start_state : int
+        State fed in first.
+    temperature : float
+        Softmax temperature.
+    seed : int
+        Seed of the sampler.
+
+    Returns
+    -------
+    numpy.ndarray of uint8, shape (n_steps,)
+    """
+    device = net.head.weight.device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    x = torch.tensor([[start_state]], device=device)
+    hidden = None
+    out = np.empty(n_steps, dtype=np.uint8)
+    for t in range(n_steps):
+        logits, hidden = net(x, hidden)
+        probs = torch.softmax(logits[0, -1] / temperature, dim=0)
+        state = torch.multinomial(probs, 1, generator=gen)
+        out[t] = state.item()
+        x = state.view(1, 1)
+    return out
+
+
+def _msm():
+    """A deeptime MSM over N_STATES states with a dense random transition matrix."""
+    from deeptime.markov.msm import MarkovStateModel
+    rng = np.random.default_rng(0)
+    matrix = rng.random((N_STATES, N_STATES))
+    return MarkovStateModel(matrix / matrix.sum(axis=1, keepdims=True))
+
+
+def bench_generation(sizes, device, threads):
+    """Rates of every sampler and of MD, measured in turn at each torch thread count.
+
+    Returns
+    -------
+    dict
+        ``{threads: rates}``; rates in characters (steps) per second for
+        ``"many"`` and ``"few"`` chains, the ``"naive"`` loop and the ``"msm"``,
+        and in simulated ps per second for ``"md"``.
+    """
+    model = paper_model(device)
+    msm = _msm()
+    md_run, md_ps = openmm_run(sizes.md_steps)
+    work = {  # name: (function, amount of work it does)
+        "many": (lambda: model.generate(sizes.chain_steps, sizes.chains, seed=0),
+                 sizes.chains * sizes.chain_steps),
+        "few": (lambda: model.generate(sizes.few_steps, sizes.few_chains, seed=0),
+                sizes.few_chains * sizes.few_steps),
+        "naive": (lambda: naive_generate(model.network, sizes.naive_steps),
+                  sizes.naive_steps),
+        "msm": (lambda: msm.simulate(sizes.msm_steps, start=0, seed=1), sizes.msm_steps),
+        "md": (md_run, md_ps),
+    }
+    rates = {}
+    for n in threads:
+        torch.set_num_threads(n)
+        _log(f"generation and MD, {_threads_label(n)}")
+        times = interleaved_best({k: f for k, (f, _) in work.items()}, sizes.rounds, device)
+        rates[n] = {k: amount / times[k] for k, (_, amount) in work.items()}
+    return rates
+
+
+# ---------------------------------------------------------------------- MD
+def openmm_run(n_steps):
+    """Alanine dipeptide MD with OpenMM (Reference platform), ready to time.
+
+    The system and integrator are those of
+    :func:`mdlstm.systems.alanine_dipeptide.simulate` (AMBER ff99SB-ILDN, GBSA-OBC,
+    no cutoff, HBonds constraints, Langevin middle integrator, 2 fs, 600 K),
+    started from the bundled topology's coordinates (frame 0 of the bundled,
+    equilibrated run). The ``Reference`` platform runs on one thread.
+
+    Returns
+    -------
+    run : callable
+        Advances the simulation by `n_steps` steps.
+    simulated_ps : float
+        Simulated time of one call (ps).
+    """
+    import openmm
+    from openmm import app, unit
+
+    ad = alanine_dipeptide
+    pdb = app.PDBFile(ad.files()[0])
+    system = app.ForceField(*ad.FORCE_FIELD).createSystem(
+        pdb.topology, nonbondedMethod=app.NoCutoff, constraints=app.HBonds)
+    integrator = openmm.LangevinMiddleIntegrator(
+        ad.TEMPERATURE * unit.kelvin, ad.FRICTION / unit.picosecond,
+        ad.TIME_STEP * unit.picosecond)
+    integrator.setRandomNumberSeed(1)
+    simulation = app.Simulation(pdb.topology, system, integrator,
+                                openmm.Platform.getPlatformByName("Reference"))
+    simulation.context.setPositions(pdb.positions)
+    simulation.context.setVelocitiesToTemperature(ad.TEMPERATURE * unit.kelvin, 1)
+
+    def run():
+        simulation.step(n_steps)
+        # reading the state waits until the steps are done on any platform
+        simulation.context.getState(getEnergy=True)
+
+    return run, n_steps * ad.TIME_STEP
+
+
+# ---------------------------------------------------------------------- training
+def train_flops_per_char(embedding_dim, hidden_size, n_layers, n_states):
+    """Matrix-product FLOPs of one training character, forward plus backward.
+
+    Per layer ``l`` with input size ``I_l`` (``embedding_dim`` for the first,
+    ``hidden_size`` H above) the gate pre-activations ``W_ih x + W_hh h`` are
+    ``4H (I_l + H)`` multiply-adds, i.e. ``2 * 4H (I_l + H)`` FLOPs; the output
+    layer adds ``2 H n_states``. Backward computes, for every product ``Y = XW``,
+    ``dX = dY W^T`` and ``dW = X^T dY``: two products of the same size, so
+    exactly twice the forward FLOPs (the first layer's input gradient included,
+    as the embedding is trained). Total: ``3 * forward``. Not counted: gate
+    nonlinearities and other elementwise work, the embedding gather, the softmax
+    and loss, and the Adam update; they are not matrix products, so the FLOP/s
+    derived from this count compares like with like with a matmul peak.
+
+    Returns
+    -------
+    int
+        FLOPs per character (per target of the loss).
+    """
+    forward = 2 * n_states * hidden_size
+    for layer in range(n_layers):
+        inputs = embedding_dim if layer == 0 else hidden_size
+        forward += 2 * 4 * hidden_size * (inputs + hidden_size)
+    return 3 * forward
+
+
+def matmul_peak(sizes, device, repeats):
+    """Best FLOP/s of ``torch.matmul`` on square float32 matrices of the given sizes."""
+    best = 0.0
+    for n in sizes:
+        a = torch.randn(n, n, device=device)
+        b = torch.randn(n, n, device=device)
+        best = max(best, 2 * n**3 / best_time(lambda: torch.matmul(a, b), repeats, device))
+    return best
+
+
+def training_rate(network, batch, seq_length, steps, device, repeats):
+    """Training characters per second of :meth:`mdlstm.LSTMEstimator.fit`.
+
+    The data are random states, cut into exactly ``steps * batch``
+    non-overlapping windows (one epoch = ``steps`` optimizer steps, no
+    validation). The time is the epoch time the estimator records itself
+    (``history["time_s"]``), best of `repeats` fits after a one-step warm-up fit.
+    """
+    rng = np.random.default_rng(0)
+
+    def fit_time(n_steps):
+        data = rng.integers(0, N_STATES, n_steps * batch * seq_length + 1)
+        est = LSTMEstimator(*network, seq_length=seq_length, batch_size=batch, epochs=1,
+                            stride=seq_length, validation_fraction=0, n_states=N_STATES,
+                            device=device, seed=0)
+        return est.fit(data).history["time_s"][0]
+
+    fit_time(1)
+    return steps * batch * seq_length / min(fit_time(steps) for _ in range(repeats))
+
+
+def bench_training(sizes, device, threads):
+    """Matmul peak (best of before and after the training runs) and training rates.
+
+    Returns
+    -------
+    dict
+        ``{threads: {"peak": FLOP/s, (network, batch, seq_length): chars/s}}``.
+    """
+    results = {}
+    batch, seq, steps = sizes.alanine_train
+    for n in threads:
+        torch.set_num_threads(n)
+        _log(f"training, {n} thread(s)")
+        peak = matmul_peak(sizes.matmul_sizes, device, sizes.matmul_repeats)
+        res = {}
+        for b in (64, 256):
+            res[PAPER_NET, b, 100] = training_rate(PAPER_NET, b, 100, sizes.train_steps,
+                                                   device, sizes.repeats)
+        res[ALANINE_NET, batch, seq] = training_rate(ALANINE_NET, batch, seq, steps,
+                                                     device, 1)
+        # measured before and after the training runs: the best is the least disturbed
+        res["peak"] = max(peak, matmul_peak(sizes.matmul_sizes, device, sizes.matmul_repeats))
+        results[n] = res
+    return results
+
+
+# ---------------------------------------------------------------------- CV extraction
+class CVOnly(LSTMDynamics):
+    """:class:`~mdlstm.LSTMDynamics` without its pipeline: ``run()`` only extracts the CV.
+
+    Everything up to and including the frame loop (and, with a parallel backend,
+    the joining of the parts) is LSTMDynamics' own code; only ``_conclude``
+    (discretizing, training, generating, comparing) is skipped.
+    """
+
+    def _conclude(self):
+        pass
+
+
+def plain_dihedrals(universe, atoms, n_frames):
+    """The baseline: a plain loop computing the dihedral of `atoms` (radians)."""
+    out = np.empty(n_frames)
+    for i, ts in enumerate(universe.trajectory[:n_frames]):
+        p = atoms.positions
+        out[i] = calc_dihedrals(p[0], p[1], p[2], p[3], box=ts.dimensions)
+    return out
+
+
+def _same_angles(a, b):
+    """Equal as angles (cv.Dihedral maps -pi to pi)."""
+    return np.allclose(np.angle(np.exp(1j * (a - b))), 0.0, atol=1e-6)
+
+
+def bench_cv(sizes, repeats):
+    """Frames per second of the CV extraction: plain loop, serial, 2-worker backends.
+
+    Returns
+    -------
+    dict
+        ``n_frames`` and seconds per backend (``"plain"``, ``"serial"``,
+        ``"multiprocessing"``, ``"dask"``; None when dask is missing).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        # copies in a scratch directory, so that the XTC offset files
+        # MDAnalysis writes next to a trajectory do not land in the package
+        top, xtc = (shutil.copy(path, tmp) for path in alanine_dipeptide.files())
+        u = mda.Universe(top, [xtc] * sizes.cv_copies)
+        n_frames = sizes.cv_frames or u.trajectory.n_frames
+        atoms = u.residues[1].phi_selection()
+        phi = cv.Dihedral(atoms, name="phi")
+        reference = plain_dihedrals(u, atoms, n_frames)
+
+        values = {}  # the last CV series of each backend, checked after the timing
+
+        def run_lstm(backend):
+            n_workers = None if backend == "serial" else 2
+            values[backend] = CVOnly(u, phi, seed=0).run(
+                stop=n_frames, backend=backend, n_workers=n_workers).results.cv
+
+        # the reference loop above was the warm-up (file cache, offsets)
+        times = interleaved_best({"plain": lambda: plain_dihedrals(u, atoms, n_frames),
+                                  "serial": lambda: run_lstm("serial")},
+                                 repeats, warmup=False)
+        times["n_frames"] = n_frames
+        _log("CV extraction, parallel backends")
+        times["multiprocessing"] = best_time(lambda: run_lstm("multiprocessing"),
+                                             max(1, repeats - 1), warmup=False)
+        try:
+            import dask  # noqa: F401
+        except ImportError:
+            times["dask"] = None
+        else:
+            times["dask"] = best_time(lambda: run_lstm("dask"), max(1, repeats - 1),
+                                      warmup=False)
+    for backend, series in values.items():
+        if not _same_angles(series, reference):
+            raise RuntimeError(f"LSTMDynamics ({backend}) and the plain loop disagree")
+    return times
+
+
+# ---------------------------------------------------------------------- memory
+_MEMORY_CHILD = """
+import json, resource, sys, time
+import torch
+from mdlstm import LSTMModel
+from mdlstm.model import CharLSTM
+
+def peak_kib():
+    # VmHWM: peak RSS of this process image. ru_maxrss is not used: Linux keeps the
+    # high-water mark across exec, so it would include the parent's RSS at fork.
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak // 1024 if sys.platform == "darwin" else peak  # bytes there
+
+chains, steps, threads, *network = map(int, sys.argv[1:-1])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+model = LSTMModel(CharLSTM(*network), device=sys.argv[-1])
+before = peak_kib()
+start = time.perf_counter()
+out = model.generate(steps, chains, seed=0)
+seconds = time.perf_counter() - start
+print(json.dumps({"before_kib": before, "peak_kib": peak_kib(), "seconds": seconds,
+                  "dtype": str(out.dtype), "nbytes": out.nbytes, "shape": out.shape}))
+"""
+
+
+def generation_memory(chains, steps, threads, device):
+    """Peak RSS of generating ``chains x steps`` characters (paper's network), in a fresh process.
+
+    The peak is the process's ``VmHWM`` (``/proc/self/status``; ``ru_maxrss``
+    where there is no ``/proc``): on Linux ``ru_maxrss`` of a child keeps the
+    high-water mark of the process it was forked from, i.e. of this benchmark.
+
+    Returns
+    -------
+    dict
+        ``before_kib`` (peak RSS after imports and model set-up), ``peak_kib``,
+        ``seconds``, ``dtype``, ``nbytes``, ``shape`` of the result.
+    """
+    args = [chains, steps, threads, N_STATES, *PAPER_NET, device]
+    done = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, *map(str, args)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------- the table
+@dataclass
+class Row:
+    """One line of the table: mdlstm vs a baseline measured in the same run."""
+
+    name: str
+    value: str
+    reference: str
+    ratio: str
+    target: str = "-"
+    result: str = "-"
+
+
+def _num(x, unit=""):
+    """3 significant digits; from 1,000 up as a power of ten (``2.52e3``)."""
+    if abs(x) >= 1000 or 0 < abs(x) < 1e-3:
+        mantissa, exponent = f"{x:.2e}".split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    else:
+        text = f"{x:.3g}"
+    return f"{text} {unit}".rstrip()
+
+
+def _power(x):
+    """A round number as a power of ten: ``1e6``."""
+    mantissa, exponent = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def _threads_label(n):
+    return f"{n} thread" + ("s" if n > 1 else "")
+
+
+def generation_rows(sizes, rates, threads):
+    rows = []
+    for n in threads:
+        r, tag = rates[n], _threads_label(n)
+        many, few = f"{sizes.chains:,} chains", f"{sizes.few_chains} chains"
+        speedup = r["many"] / r["naive"]
+        rows += [
+            Row(f"generation, {many} vs naive loop ({tag})", _num(r["many"], "chars/s"),
+                _num(r["naive"], "chars/s"), _num(speedup) + "x",
+                f"> {TARGET_GEN_VS_NAIVE:g}x", _verdict(speedup > TARGET_GEN_VS_NAIVE)),
+            Row(f"generation, {few} vs naive loop ({tag})", _num(r["few"], "chars/s"),
+                _num(r["naive"], "chars/s"), _num(r["few"] / r["naive"]) + "x"),
+            Row(f"generation, {many} vs deeptime MSM ({tag})", _num(r["many"], "chars/s"),
+                _num(r["msm"], "steps/s"), _num(r["many"] / r["msm"]) + "x"),
+            Row(f"generation, {few} vs deeptime MSM ({tag})", _num(r["few"], "chars/s"),
+                _num(r["msm"], "steps/s"), _num(r["few"] / r["msm"]) + "x"),
+        ]
+    best_n = max(threads, key=lambda n: rates[n]["many"])
+    best = rates[best_n]["many"]
+    rows.append(Row(f"generation, best {sizes.chains:,}-chain rate vs target",
+                    _num(best, "chars/s") + f" ({_threads_label(best_n)})",
+                    _num(TARGET_GEN_RATE, "chars/s"), _num(best / TARGET_GEN_RATE) + "x",
+                    f">= {_power(TARGET_GEN_RATE)} chars/s", _verdict(best >= TARGET_GEN_RATE)))
+    return rows, best_n
+
+
+def md_row(rates, threads):
+    lstm_ps = rates["many"] * MODEL_DT
+    ratio = lstm_ps / rates["md"]
+
+    def per_day(ps_per_s):
+        return _num(ps_per_s * 86400 / 1000, "ns/day")
+
+    return Row(f"simulated time per wall second vs OpenMM ({_threads_label(threads)})",
+               f"{_num(lstm_ps, 'ps/s')} = {per_day(lstm_ps)}",
+               f"{_num(rates['md'], 'ps/s')} = {per_day(rates['md'])}",
+               _num(ratio) + "x", f">= {_power(TARGET_SIM_VS_MD)}x",
+               _verdict(ratio >= TARGET_SIM_VS_MD))
+
+
+def training_rows(results, threads, alanine_shape):
+    rows = []
+    configs = [(PAPER_NET, 64, 100), (PAPER_NET, 256, 100), (ALANINE_NET, *alanine_shape[:2])]
+    for n in threads:
+        res = results[n]
+        for network, batch, seq in configs:
+            rate = res[network, batch, seq]
+            flops = rate * train_flops_per_char(*network, N_STATES)
+            fraction = flops / res["peak"]
+            target, result = "-", "-"
+            if network == PAPER_NET and batch == 256:
+                target = f">= {TARGET_TRAIN_PEAK:.0%} of peak"
+                result = _verdict(fraction >= TARGET_TRAIN_PEAK)
+            name = "/".join(map(str, network))
+            rows.append(Row(
+                f"training {name}, batch {batch}, seq {seq} vs matmul peak "
+                f"({_threads_label(n)})",
+                f"{_num(rate, 'chars/s')}, {_num(flops / 1e9, 'GFLOP/s')}",
+                _num(res["peak"] / 1e9, "GFLOP/s"), f"{fraction:.1%}", target, result))
+    return rows
+
+
+def cv_rows(times):
+    n = times["n_frames"]
+
+    def fps(key):
+        return _num(n / times[key], "frames/s")
+
+    overhead = times["serial"] / times["plain"] - 1
+    rows = [Row(f"CV extraction, LSTMDynamics vs plain loop ({n:,} frames)", fps("serial"),
+                fps("plain"), f"{overhead:+.1%} time",
+                f"<= +{TARGET_CV_OVERHEAD:.0%}", _verdict(overhead <= TARGET_CV_OVERHEAD))]
+    for backend in ("multiprocessing", "dask"):
+        name = f"CV extraction, {backend} 2 workers vs serial"
+        if times[backend] is None:
+            rows.append(Row(name, "dask not installed", fps("serial"), "-", "> 1x", "n/a"))
+            continue
+        speedup = times["serial"] / times[backend]
+        rows.append(Row(name, fps(backend), fps("serial"), _num(speedup) + "x", "> 1x",
+                        _verdict(speedup > 1)))
+    return rows
+
+
+def memory_row(mem, chains, steps, threads):
+    n_chars = chains * steps
+    peak = mem["peak_kib"] * 1024
+    result = _verdict(peak < TARGET_MEMORY_BYTES)
+    if n_chars < TARGET_MEMORY_CHARS:
+        result = f"n/a ({_power(n_chars)} chars only)"
+    return Row(f"memory, generating {_power(n_chars)} chars ({chains:,} x {steps:,}), peak RSS",
+               f"{peak / 2**20:.0f} MiB ({_num(n_chars / mem['seconds'], 'chars/s')}, "
+               f"{_threads_label(threads)})",
+               f"{mem['before_kib'] / 2**10:.0f} MiB before generating; output "
+               f"{mem['nbytes'] / 1e6:.0f} MB {mem['dtype']}",
+               f"{peak / TARGET_MEMORY_BYTES:.2f} GB",
+               f"{_power(TARGET_MEMORY_CHARS)} chars < 1 GB", result)
+
+
+def format_table(rows):
+    header = ["measurement", "mdlstm", "baseline", "ratio", "target", "result"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = (row.name, row.value, row.reference, row.ratio, row.target, row.result)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- machine
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_lines(device, threads):
+    gpu = (torch.cuda.get_device_name(device) if device.type == "cuda"
+           else "none used" + (" (CUDA available)" if torch.cuda.is_available() else ""))
+    import deeptime
+    import openmm
+    return [
+        f"- CPU: {_cpu_model()}, {os.cpu_count()} logical CPUs; {platform.platform()}",
+        f"- torch {torch.__version__}, default CPU threads {torch.get_num_threads()}, "
+        f"measured at {', '.join(map(str, threads))}; device: {device}; GPU: {gpu}",
+        f"- mdlstm {mdlstm.__version__}, MDAnalysis {mda.__version__}, deeptime "
+        f"{deeptime.__version__}, numpy {np.__version__}, Python {platform.python_version()}",
+        f"- OpenMM {openmm.__version__} (Reference platform, single-threaded)",
+    ]
+
+
+def _load():
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _parse_threads(text):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"--threads must be positive integers separated by commas, got {text!r}")
+    return values
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="mdlstm performance, side by side with its baselines; prints a "
+                    "Markdown table.")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes (seconds): a smoke test of the script")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where the networks run (default: auto)")
+    parser.add_argument("--threads", type=_parse_threads, default=[1, 2],
+                        help="torch CPU thread counts to measure, e.g. 1,2 (default)")
+    parser.add_argument("--out", help="also write the report to this Markdown file")
+    args = parser.parse_args(argv)
+    try:
+        args.device = resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    device, threads = args.device, args.threads
+    command = "python benchmarks/perf.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    load_start = _load()
+    head = machine_lines(device, threads)
+    started = time.perf_counter()
+
+    rates = bench_generation(sizes, device, threads)
+    rows, best_n = generation_rows(sizes, rates, threads)
+    rows.append(md_row(rates[best_n], best_n))
+    rows += training_rows(bench_training(sizes, device, threads), threads,
+                          sizes.alanine_train)
+    _log("CV extraction")
+    rows += cv_rows(bench_cv(sizes, sizes.repeats))
+    _log(f"memory, {_power(sizes.memory_chains * sizes.memory_steps)} characters")
+    mem = generation_memory(sizes.memory_chains, sizes.memory_steps, best_n, device)
+    rows.append(memory_row(mem, sizes.memory_chains, sizes.memory_steps, best_n))
+
+    flops = {net: train_flops_per_char(*net, N_STATES) for net in (PAPER_NET, ALANINE_NET)}
+    report = "\n".join([
+        f"# mdlstm performance ({'quick' if args.quick else 'full'} run, "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"Command: `{command.strip()}`",
+        "",
+        *head,
+        f"- load average (1/5/15 min): {load_start} at start, {_load()} at end; "
+        f"wall time {time.perf_counter() - started:.0f} s",
+        "",
+        format_table(rows),
+        "",
+        f"- Times: best of {sizes.rounds} round(s) for generation, MSM and MD, which "
+        "run in turn within each round after a warm-up call; best of "
+        f"{sizes.repeats} for the 8/64/1 training fits and for the plain loop and the "
+        "serial CV run (also in turn), of 1 for 128/1024/1 training, of "
+        f"{max(1, sizes.repeats - 1)} for the parallel CV runs (worker start-up included).",
+        f"- Networks: embedding/hidden units/layers, {N_STATES} states; generation and "
+        f"memory use 8/64/1 (untrained weights). Simulated time: 1 character = "
+        f"{MODEL_DT:g} ps; OpenMM: {alanine_dipeptide.TIME_STEP * 1000:g} fs steps, "
+        f"{sizes.md_steps} per call.",
+        "- Training FLOPs per character count matrix products only: forward = sum over "
+        f"layers of 2*4H(I+H) (I: layer input size) + 2*H*{N_STATES} (output layer); "
+        "backward = 2 x forward (dX and dW of every product); total 3 x forward = "
+        f"{flops[PAPER_NET]:,} for 8/64/1, {flops[ALANINE_NET]:,} for 128/1024/1. "
+        "The matmul peak is the best of square float32 products of sizes "
+        f"{', '.join(map(str, sizes.matmul_sizes))} at the same thread count, measured "
+        "before and after the training fits.",
+    ])
+    print(report)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
