@@ -157,17 +157,20 @@ class LSTMDynamics(AnalysisBase):
                           "boundary will not be neighbours; pass periodic=cv.period",
                           UserWarning, stacklevel=2)
         self._discretizer = discretizer
+        # one seed for training, prompts and sampling, so results.seed reproduces the run
+        self._seed = seed_value(seed)
         self._estimator = LSTMEstimator(
             embedding_dim=embedding_dim, hidden_size=hidden_size, n_layers=n_layers,
             seq_length=seq_length, batch_size=batch_size, epochs=epochs,
             learning_rate=learning_rate, validation_fraction=validation_fraction,
-            device=device, seed=seed, verbose=verbose)
+            device=device, seed=self._seed, verbose=verbose)
         self._estimator._check_params()
         self._n_steps = None if n_steps is None else positive_int(n_steps, "n_steps")
         self._n_trajectories = positive_int(n_trajectories, "n_trajectories")
         self._temperature = positive_float(temperature, "temperature")
+        if lagtimes is not None:
+            lagtimes = [positive_int(lag, "lagtimes") for lag in lagtimes]
         self._lagtimes = lagtimes
-        self._seed = seed_value(seed)
 
     # ------------------------------------------------------------ frame loop
     def run(self, start=None, stop=None, step=None, frames=None, verbose=None,

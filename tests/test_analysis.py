@@ -59,6 +59,15 @@ def test_generated_populations_close_to_md(finished):
     np.testing.assert_allclose(pops["LSTM"], pops["MD"], atol=0.08)
 
 
+def test_random_seed_is_recorded_and_reproduces_the_run(chain):
+    u = _universe(chain[:600])
+    x = cv.Coordinate(u.atoms, "x")
+    first = LSTMDynamics(u, x, n_states=3, **{**FAST, "seed": None, "epochs": 1}).run()
+    again = LSTMDynamics(u, x, n_states=3,
+                         **{**FAST, "seed": first.results.seed, "epochs": 1}).run()
+    np.testing.assert_array_equal(again.results.generated, first.results.generated)
+
+
 def test_step_sets_the_model_time_step(chain):
     u = _universe(chain[:1000])
     run = LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), n_states=3, **FAST).run(step=2)
@@ -121,6 +130,8 @@ def test_rejects_bad_arguments(chain):
         LSTMDynamics(u, x, temperature=-1)
     with pytest.raises(TypeError, match="discretizer must be an mdlstm.Discretizer"):
         LSTMDynamics(u, x, discretizer="uniform")
+    with pytest.raises(ValueError, match="lagtimes must be a positive integer, got 0"):
+        LSTMDynamics(u, x, lagtimes=[1, 0])
 
 
 def test_rejects_too_few_frames_before_reading(chain):
