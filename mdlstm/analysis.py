@@ -276,8 +276,9 @@ class LSTMDynamics(AnalysisBase):
         """Write a generated chain as a trajectory of MD structures.
 
         Each generated state becomes an analysed MD frame of that state, drawn
-        at random with this run's seed; frame ``k`` has time ``k * dt``. See
-        :func:`mdlstm.structures.write_generated_trajectory`.
+        at random with this run's seed; frame ``k`` has time ``k * dt``. A
+        state the MD never visited is written as the nearest visited state
+        (with a warning). See :func:`mdlstm.structures.write_generated_trajectory`.
 
         Parameters
         ----------
@@ -308,7 +309,8 @@ class LSTMDynamics(AnalysisBase):
             chain = chain[:positive_int(n_frames, "n_frames")]
         return write_generated_trajectory(
             self._cv.universe, self.results.dtraj, chain, filename, frames=self.frames,
-            seed=self._seed, overwrite=overwrite, dt=self.results.dt)
+            seed=self._seed, overwrite=overwrite, dt=self.results.dt,
+            state_values=self.results.discretizer.centers_, period=self._cv.period)
 
 
 def _check_uniform_selection(n_total, frames, step):

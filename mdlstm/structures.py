@@ -51,6 +51,8 @@ import os
 from pathlib import Path
 
 import MDAnalysis as mda
+import warnings
+
 import numpy as np
 from MDAnalysis.coordinates.core import get_writer_for
 from MDAnalysis.core.groups import AtomGroup
@@ -99,7 +101,8 @@ def representative_frames(dtraj, n_states, seed=None):
 
 
 def write_generated_trajectory(universe, dtraj, generated_chain, filename, frames=None,
-                               seed=0, overwrite=False, select="all", dt=None):
+                               seed=0, overwrite=False, select="all", dt=None,
+                               state_values=None, period=None):
     """Write a generated state chain as a trajectory of MD structures.
 
     Parameters
@@ -124,6 +127,13 @@ def write_generated_trajectory(universe, dtraj, generated_chain, filename, frame
     dt : float, optional
         Time of one generated step (ps). Default: the time between analysed
         frames, the trajectory's ``dt`` times the spacing of `frames`.
+    state_values : array_like of float, optional
+        CV value of every state (``Discretizer.centers_``). When given, a
+        generated state that no analysed frame is in is written as a frame of
+        the visited state nearest in CV value, with a :class:`UserWarning`
+        naming both; without it such a state is an error.
+    period : float, optional
+        Period of the CV (``2*pi`` for an angle), for the nearest state.
 
     Returns
     -------
@@ -158,15 +168,36 @@ def write_generated_trajectory(universe, dtraj, generated_chain, filename, frame
     sizes = np.array([len(pool) for pool in pools])
     unseen = np.unique(chain[sizes[chain] == 0])
     if unseen.size:
-        raise ValueError(f"generated_chain contains state(s) {unseen.tolist()} that no "
-                         "analysed MD frame is in: there is no structure to write for "
-                         "them")
+        if state_values is None:
+            raise ValueError(f"generated_chain contains state(s) {unseen.tolist()} that no "
+                             "analysed MD frame is in: there is no structure to write for "
+                             "them (pass state_values to use the nearest visited state)")
+        chain = _nearest_visited(chain, unseen, sizes, state_values, period)
     # One uniform draw per step among the frames of its state.
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     picks = np.concatenate(pools)[offsets[chain] + rng.integers(0, sizes[chain])]
     source = frames[picks]
     _write(atoms, source, path, writer, dt)
     return source
+
+
+def _nearest_visited(chain, unseen, sizes, state_values, period):
+    """`chain` with every unseen state replaced by the visited state nearest in CV value."""
+    values = np.asarray(state_values, dtype=float)
+    if values.ndim != 1 or values.size < sizes.size:
+        raise ValueError(f"state_values must give the CV value of all {sizes.size} states, "
+                         f"got shape {values.shape}")
+    visited = np.flatnonzero(sizes > 0)
+    gap = values[unseen][:, None] - values[visited][None, :]
+    if period is not None:
+        gap = (gap + period / 2) % period - period / 2
+    nearest = visited[np.argmin(np.abs(gap), axis=1)]
+    warnings.warn(f"generated state(s) {unseen.tolist()} have no MD frame; written as "
+                  f"frames of the nearest visited state(s) {nearest.tolist()}", UserWarning,
+                  stacklevel=3)
+    mapping = np.arange(sizes.size)
+    mapping[unseen] = nearest
+    return mapping[chain]
 
 
 def _as_states(values, name):

@@ -151,6 +151,23 @@ def test_errors_name_the_problem_and_write_nothing(md, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_unseen_state_written_as_nearest_visited_state(md, tmp_path):
+    u, dtraj = md
+    only_two = np.where(dtraj == 2, 0, dtraj)     # MD never in state 2
+    with pytest.warns(UserWarning, match=r"state\(s\) \[2\] have no MD frame; written as "
+                                         r"frames of the nearest visited state\(s\) \[1\]"):
+        source = write_generated_trajectory(u, only_two, [0, 2, 1, 2], tmp_path / "g.dcd",
+                                            state_values=[-10.0, 0.0, 10.0])
+    assert only_two[source].tolist() == [0, 1, 1, 1]
+    # on a circle of period 25, state 2 (10) is nearer to state 0 (-10) than to 1 (0)
+    with pytest.warns(UserWarning, match=r"nearest visited state\(s\) \[0\]"):
+        source = write_generated_trajectory(u, only_two, [2], tmp_path / "h.dcd",
+                                            state_values=[-10.0, 0.0, 10.0], period=25.0)
+    assert only_two[source].tolist() == [0]
+    with pytest.raises(ValueError, match="state_values must give the CV value of all 3"):
+        write_generated_trajectory(u, only_two, [2], tmp_path / "i.dcd", state_values=[1.0])
+
+
 def test_existing_file_is_kept_unless_overwrite(md, tmp_path):
     u, dtraj = md
     path = tmp_path / "gen.xtc"
