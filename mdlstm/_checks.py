@@ -56,12 +56,20 @@ def check_states(arr, n_states, name):
                          f"0..{n_states - 1 if n_states else 'max'}")
 
 
-def positive_int(value, name):
+def integer_at_least(value, name, minimum):
+    """``value`` as an int if it is an integer of at least ``minimum``."""
+    kind = "a non-negative integer" if minimum == 0 else "a positive integer"
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
+        raise TypeError(f"{name} must be {kind}, got {value!r}")
+    if value < min(minimum, 1):
+        raise ValueError(f"{name} must be {kind}, got {value}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return int(value)
+
+
+def positive_int(value, name):
+    return integer_at_least(value, name, 1)
 
 
 def positive_float(value, name):

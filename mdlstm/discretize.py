@@ -80,7 +80,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_states, positive_float, positive_int
+from ._checks import check_states, integer_at_least, positive_float, positive_int
 
 __all__ = ["Discretizer", "running_mean", "remove_short_visits"]
 
@@ -361,8 +361,7 @@ class Discretizer:
             if self.method != "centers":
                 raise ValueError(f"n_states is required for method {self.method!r}")
         else:
-            if positive_int(self.n_states, "n_states") < 2:
-                raise ValueError(f"n_states must be at least 2, got {self.n_states}")
+            integer_at_least(self.n_states, "n_states", 2)
             if n_centers is not None and self.n_states != n_centers:
                 raise ValueError(f"n_states ({self.n_states}) must equal len(centers) "
                                  f"({n_centers}) for method 'centers'")

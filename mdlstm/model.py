@@ -218,7 +218,10 @@ class LSTMModel:
 
     @property
     def dt(self):
-        """Physical time of one step (``metadata["dt"]``, in ``metadata["time_unit"]``), or None."""
+        """Physical time of one step, or None.
+
+        ``metadata["dt"]``, in ``metadata["time_unit"]``.
+        """
         return self.metadata.get("dt")
 
     def __repr__(self):

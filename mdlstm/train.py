@@ -48,7 +48,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ._checks import as_dtraj_list, positive_float, positive_int, seed_value
+from ._checks import as_dtraj_list, integer_at_least, positive_float, positive_int, seed_value
 from .model import (CharLSTM, LSTMModel, _state_dtype, atomic_write, resolve_device,
                     sequence_nll)
 
@@ -147,9 +147,7 @@ class LSTMEstimator:
         if self.patience is not None:
             positive_int(self.patience, "patience")
         if self.n_states is not None:
-            positive_int(self.n_states, "n_states")
-            if self.n_states < 2:
-                raise ValueError(f"n_states must be at least 2, got {self.n_states}")
+            integer_at_least(self.n_states, "n_states", 2)
         seed_value(0 if self.seed is None else self.seed)
         return resolve_device(self.device)
 
@@ -374,8 +372,8 @@ class _Checkpoint:
     """The training state of one run in ``directory/checkpoint.pt``.
 
     Written with ``torch.save`` through :func:`~mdlstm.model.atomic_write`,
-    so a crash at any moment leaves the last complete checkpoint. Read with ``torch.load(weights_only=True)``, which refuses pickled
-    code.
+    so a crash at any moment leaves the last complete checkpoint. Read with
+    ``torch.load(weights_only=True)``, which refuses pickled code.
     """
 
     name = "checkpoint.pt"

@@ -117,7 +117,7 @@ from deeptime.markov import TransitionCountEstimator
 from deeptime.markov.msm import MarkovStateModel, MaximumLikelihoodMSM
 from deeptime.util.validation import ck_test
 
-from ._checks import as_dtraj_list, positive_float, positive_int, seed_value
+from ._checks import as_dtraj_list, integer_at_least, positive_float, positive_int, seed_value
 
 __all__ = ["compare", "estimate_msm", "markov_cross_entropy", "embedding_similarity",
            "msm_flux", "Comparison", "DEFAULT_LAGTIMES", "TOLERANCES", "DIVERGENCE_FLOOR"]
@@ -234,12 +234,12 @@ def markov_cross_entropy(train, held_out, order, n_states, alpha=0.5, skip=None)
     n_states = positive_int(n_states, "n_states")
     train = as_dtraj_list(train, "train", n_states)
     held_out = as_dtraj_list(held_out, "held_out", n_states)
-    order = _non_negative_int(order, "order")
+    order = integer_at_least(order, "order", 0)
     if n_states ** (order + 1) >= 2**62:
         raise ValueError(f"order={order} is too large for n_states={n_states}: the n-gram "
                          "codes n_states**(order + 1) overflow 64-bit integers")
     alpha = positive_float(alpha, "alpha")
-    skip = order if skip is None else _non_negative_int(skip, "skip")
+    skip = order if skip is None else integer_at_least(skip, "skip", 0)
     if skip < order:
         raise ValueError(f"skip must be at least order={order} (an order-{order} model "
                          f"needs {order} states of context), got {skip}")
@@ -717,8 +717,8 @@ def compare(reference, generated, n_states=None, dt=1.0, time_unit="ps", lagtime
             raise ValueError(f"n_metastable must be in [2, n_states={n_states}], "
                              f"got {n_metastable}")
     seed = seed_value(seed)
-    n_blocks = _at_least_two(n_blocks, "n_blocks")
-    n_bootstrap = _at_least_two(n_bootstrap, "n_bootstrap")
+    n_blocks = integer_at_least(n_blocks, "n_blocks", 2)
+    n_bootstrap = integer_at_least(n_bootstrap, "n_bootstrap", 2)
     cross_entropy, cross_entropy_skip = _path_entropies(
         held_out, train, lstm_cross_entropy, markov_orders, n_states)
 
@@ -815,19 +815,6 @@ def _check_n_states(n_states, trajs):
     return positive_int(n_states, "n_states")
 
 
-def _non_negative_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a non-negative integer, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value}")
-    return int(value)
-
-
-def _at_least_two(value, name):
-    value = positive_int(value, name)
-    if value < 2:
-        raise ValueError(f"{name} must be at least 2, got {value}")
-    return value
 
 
 def _check_lagtimes(lagtimes, ref, gen):

@@ -136,11 +136,13 @@ def test_rejects_bad_arguments(chain):
 
 def test_rejects_too_few_frames_before_reading(chain):
     u = _universe(chain[:50])
-    with pytest.raises(ValueError, match="50 frames; training needs at least seq_length\\+1 = 101"):
+    with pytest.raises(ValueError,
+                       match="50 frames; training needs at least seq_length\\+1 = 101"):
         LSTMDynamics(u, cv.Coordinate(u.atoms, "x")).run()
 
 
-@pytest.mark.parametrize("frames", [[0, 1, 2, 5, 6] + list(range(7, 200)), list(range(199, 0, -1))])
+@pytest.mark.parametrize("frames", [[0, 1, 2, 5, 6] + list(range(7, 200)),
+                                    list(range(199, 0, -1))])
 def test_rejects_uneven_frame_selection(chain, frames):
     u = _universe(chain[:200])
     with pytest.raises(ValueError, match="frames must be evenly spaced and increasing"):

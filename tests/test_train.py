@@ -96,7 +96,8 @@ def test_validation_is_tail_of_each_trajectory():
     ({"learning_rate": -1}, ValueError, "learning_rate must be a positive"),
     ({"lr_schedule": "step"}, ValueError, "lr_schedule must be 'cosine' or 'constant'"),
     ({"stride": 0}, ValueError, "stride must be a positive integer"),
-    ({"validation_fraction": 1.0}, ValueError, r"validation_fraction must be a number in \[0, 1\)"),
+    ({"validation_fraction": 1.0}, ValueError,
+     r"validation_fraction must be a number in \[0, 1\)"),
     ({"n_states": 1}, ValueError, "n_states must be at least 2"),
     ({"device": "tpu9"}, ValueError, "device 'tpu9'"),
 ])
@@ -115,7 +116,8 @@ def test_bad_data():
         est.fit(np.linspace(0, 1, 500))
     with pytest.raises(ValueError, match="dtrajs contains state -1"):
         est.fit(np.array([0, 1, -1] * 100))
-    with pytest.raises(ValueError, match=r"dtrajs\[1\] contains state 3, outside the alphabet 0..2"):
+    with pytest.raises(ValueError,
+                       match=r"dtrajs\[1\] contains state 3, outside the alphabet 0..2"):
         LSTMEstimator(n_states=3, **SMALL).fit([np.zeros(100, int), np.full(100, 3)])
     with pytest.raises(TypeError, match="dtrajs must be a 1-D integer array or a list"):
         est.fit("0101")
