@@ -32,7 +32,8 @@ The backbone :math:`\phi` dihedral of alanine dipeptide::
 One model step is one analysed frame, so ``run(step=10)`` learns the dynamics
 at ten times the saving interval. Times are in ps, as everywhere in
 MDAnalysis. The CV is computed in parallel with ``run(backend="multiprocessing",
-n_workers=2)`` or ``backend="dask"``; training and generation run once, in the
+n_workers=2)``, ``backend="dask"``, or on a ``dask.distributed`` cluster with
+``run(client=client)``; training and generation run once, in the
 main process, on the device chosen by ``device``.
 """
 
@@ -41,6 +42,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from MDAnalysis.analysis.backends import BackendBase
 from MDAnalysis.analysis.base import AnalysisBase, ResultsGroup
 from MDAnalysis.core.groups import AtomGroup
 from MDAnalysis.core.universe import Universe
@@ -49,10 +51,13 @@ from ._checks import positive_float, positive_int, seed_value
 from .cv import CollectiveVariable
 from .discretize import Discretizer
 from .structures import write_generated_trajectory
-from .train import LSTMEstimator, split_held_out, window_starts
-from .validate import compare
 
-__all__ = ["LSTMDynamics"]
+# Every dask worker imports this module to unpickle the analysis. The frame
+# loop needs only MDAnalysis and numpy, so torch and deeptime (several seconds
+# of imports per worker) are imported in the methods that train and compare,
+# which run once, in the main process.
+
+__all__ = ["LSTMDynamics", "DaskClientBackend"]
 
 #: Orders of the Markov (n-gram) models the LSTM's held-out cross-entropy is compared with.
 MARKOV_ORDERS = (1, 2, 3)
@@ -159,12 +164,13 @@ class LSTMDynamics(AnalysisBase):
         self._discretizer = discretizer
         # one seed for training, prompts and sampling, so results.seed reproduces the run
         self._seed = seed_value(seed)
-        self._estimator = LSTMEstimator(
+        # settings, not an LSTMEstimator, so that unpickling does not import torch
+        self._training = dict(
             embedding_dim=embedding_dim, hidden_size=hidden_size, n_layers=n_layers,
             seq_length=seq_length, batch_size=batch_size, epochs=epochs,
             learning_rate=learning_rate, validation_fraction=validation_fraction,
             device=device, seed=self._seed, verbose=verbose)
-        self._estimator._check_params()
+        self._estimator()._check_params()
         self._n_steps = None if n_steps is None else positive_int(n_steps, "n_steps")
         self._n_trajectories = positive_int(n_trajectories, "n_trajectories")
         self._temperature = positive_float(temperature, "temperature")
@@ -174,12 +180,25 @@ class LSTMDynamics(AnalysisBase):
 
     # ------------------------------------------------------------ frame loop
     def run(self, start=None, stop=None, step=None, frames=None, verbose=None,
-            n_workers=None, n_parts=None, backend=None, **kwargs):
+            n_workers=None, n_parts=None, backend=None, client=None, **kwargs):
         """Compute the CV on every selected frame, then train, generate and compare.
 
         Parameters are those of :meth:`MDAnalysis.analysis.base.AnalysisBase.run`;
         the selected frames must be evenly spaced in time.
+
+        Parameters
+        ----------
+        client : distributed.Client, optional
+            Compute the CV on this ``dask.distributed`` cluster (with
+            ``backend="dask"`` or no backend), in ``n_parts`` parts (default:
+            one per worker of the cluster); see :class:`DaskClientBackend`.
         """
+        if client is not None:
+            if backend not in (None, "dask") or n_workers is not None:
+                raise ValueError("client runs the dask backend on its cluster's workers: "
+                                 "pass neither another backend nor n_workers")
+            backend = DaskClientBackend(client)
+            kwargs["unsupported_backend"] = True
         if backend in (None, "serial") and max(n_workers or 1, n_parts or 1) > 1:
             # MDAnalysis would split the serial run into parts that overwrite each other
             raise ValueError("n_workers/n_parts > 1 need backend='multiprocessing' or "
@@ -191,22 +210,30 @@ class LSTMDynamics(AnalysisBase):
     def _setup_frames(self, trajectory, start=None, stop=None, step=None, frames=None):
         super()._setup_frames(trajectory, start=start, stop=stop, step=step, frames=frames)
         _check_uniform_selection(trajectory.n_frames, frames, self.step)
-        needed = self._estimator.seq_length + 1
+        needed = self._training["seq_length"] + 1
         if self.n_frames < needed:
             raise ValueError(f"the frame selection has {self.n_frames} frames; training "
                              f"needs at least seq_length+1 = {needed}")
 
     def _prepare(self):
-        self.results.cv = np.empty(self.n_frames)
+        # a plain attribute: the frame loop skips the Results lookup on every frame
+        self._values = self.results.cv = np.empty(self.n_frames)
 
     def _single_frame(self):
-        self.results.cv[self._frame_index] = self._cv()
+        self._values[self._frame_index] = self._cv()
+
+    def _estimator(self, n_states=None):
+        from .train import LSTMEstimator
+        return LSTMEstimator(n_states=n_states, **self._training)
 
     def _get_aggregator(self):
         return ResultsGroup(lookup={"cv": ResultsGroup.ndarray_hstack})
 
     # ------------------------------------------------------------ the pipeline
     def _conclude(self):
+        from .train import split_held_out, window_starts
+        from .validate import compare
+
         values = self.results.cv
         _check_finite(values, self.frames)
         cuts = _file_boundaries(self._trajectory, self.frames)
@@ -224,8 +251,7 @@ class LSTMDynamics(AnalysisBase):
 
         meta = {"cv": self._cv.describe(), "discretizer": disc.to_dict(),
                 "dt": self.results.dt, "time_unit": "ps"}
-        est = self._estimator
-        est.n_states = disc.n_states_
+        est = self._estimator(disc.n_states_)
         model = est.fit(dtrajs, metadata=meta).fetch_model()
         self.results.model = model
         self.results.history = est.history
@@ -311,6 +337,46 @@ class LSTMDynamics(AnalysisBase):
             self._cv.universe, self.results.dtraj, chain, filename, frames=self.frames,
             seed=self._seed, overwrite=overwrite, dt=self.results.dt,
             state_values=self.results.discretizer.centers_, period=self._cv.period)
+
+
+class DaskClientBackend(BackendBase):
+    """MDAnalysis backend that runs the parts of a frame loop on a dask cluster.
+
+    MDAnalysis' own ``backend="dask"`` starts a local process pool for every
+    run; this backend submits the parts to an existing
+    ``dask.distributed.Client`` instead: a ``LocalCluster`` on a workstation,
+    or the workers of a cluster (``dask-jobqueue`` on SLURM/PBS, ...). Each
+    part is one task; the trajectory files must be readable at the same paths
+    on every worker.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A connected client; ``n_workers`` is the number of workers it has.
+
+    Examples
+    --------
+    ::
+
+        from dask.distributed import Client, LocalCluster
+
+        if __name__ == "__main__":
+            with LocalCluster(n_workers=4, threads_per_worker=1) as cluster, \\
+                    Client(cluster) as client:
+                run = LSTMDynamics(u, phi, seed=0).run(client=client)
+    """
+
+    def __init__(self, client):
+        if not all(hasattr(client, name) for name in ("map", "gather", "scheduler_info")):
+            raise TypeError("client must be a dask.distributed Client, got "
+                            f"{type(client).__name__}")
+        self.client = client
+        super().__init__(n_workers=max(1, len(client.scheduler_info()["workers"])))
+
+    def apply(self, func, computations):
+        """Run ``func`` on every part as a task of the cluster; results in order."""
+        # pure=False: equal-looking parts of two runs are still computed, not reused
+        return self.client.gather(self.client.map(func, computations, pure=False))
 
 
 def _check_uniform_selection(n_total, frames, step):

@@ -1,5 +1,9 @@
 """Tests of mdlstm.analysis.LSTMDynamics on in-memory Universes with known dynamics."""
 
+import pickle
+import subprocess
+import sys
+
 import MDAnalysis as mda
 import numpy as np
 import pytest
@@ -7,6 +11,7 @@ from deeptime.markov.msm import MarkovStateModel
 from MDAnalysis.coordinates.memory import MemoryReader
 
 from mdlstm import Discretizer, LSTMDynamics, cv
+from mdlstm.analysis import DaskClientBackend
 
 P = np.array([[0.95, 0.04, 0.01],
               [0.05, 0.90, 0.05],
@@ -88,6 +93,40 @@ def test_backends_give_identical_cv_and_states(chain):
         np.testing.assert_array_equal(out[backend].cv, out["serial"].cv)
         np.testing.assert_array_equal(out[backend].dtraj, out["serial"].dtraj)
         np.testing.assert_array_equal(out[backend].times, out["serial"].times)
+
+
+def test_dask_distributed_local_cluster_gives_the_serial_cv(chain):
+    distributed = pytest.importorskip("distributed")
+    u = _universe(chain[:600])
+    x = cv.Coordinate(u.atoms, "x")
+    serial = LSTMDynamics(u, x, n_states=3, **{**FAST, "epochs": 1}).run()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        run = LSTMDynamics(u, x, n_states=3, **{**FAST, "epochs": 1})
+        run.run(client=client, n_parts=3)
+        assert len(client.scheduler_info()["workers"]) == 2
+        with pytest.raises(ValueError, match="neither another backend nor n_workers"):
+            run.run(client=client, backend="multiprocessing")
+    np.testing.assert_array_equal(run.results.cv, serial.results.cv)
+    np.testing.assert_array_equal(run.results.dtraj, serial.results.dtraj)
+    np.testing.assert_array_equal(run.results.times, serial.results.times)
+
+
+def test_dask_client_backend_rejects_a_non_client():
+    with pytest.raises(TypeError, match="client must be a dask.distributed Client"):
+        DaskClientBackend("tcp://localhost:8786")
+
+
+def test_unpickling_on_a_worker_imports_neither_torch_nor_deeptime(chain):
+    """What a dask worker does with the analysis costs MDAnalysis' import only."""
+    u = _universe(chain[:300])
+    blob = pickle.dumps(LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), n_states=3, **FAST))
+    code = ("import pickle, sys; run = pickle.loads(sys.stdin.buffer.read()); "
+            "print(type(run).__name__, 'torch' in sys.modules, 'deeptime' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True,
+                         check=True)
+    assert out.stdout.decode().split() == ["LSTMDynamics", "False", "False"]
 
 
 def test_several_files_are_independent_trajectories(tmp_path, chain):
