@@ -85,6 +85,9 @@ Kinetic validation
   the metastable sets, via :func:`deeptime.util.validation.ck_test`.
 - :attr:`Comparison.divergence` and :attr:`Comparison.rate_error`: one number
   per source for how far its populations and set-to-set kinetics are from MD.
+- :func:`statistics`: the measured statistics of one source alone
+  (populations, transition counts and rates, MFPTs), as ``compare`` measures
+  them.
 - :func:`markov_cross_entropy`: held-out path entropy of Markov (n-gram)
   models of order 1, 2, ..., the baseline for the LSTM's held-out loss
   (:attr:`Comparison.cross_entropy` when ``compare`` gets ``held_out``).
@@ -98,6 +101,7 @@ Functions and classes
 ---------------------
 
 .. autofunction:: compare
+.. autofunction:: statistics
 .. autofunction:: estimate_msm
 .. autofunction:: markov_cross_entropy
 .. autofunction:: embedding_similarity
@@ -119,7 +123,7 @@ from deeptime.util.validation import ck_test
 
 from ._checks import as_dtraj_list, integer_at_least, positive_float, positive_int, seed_value
 
-__all__ = ["compare", "estimate_msm", "markov_cross_entropy", "embedding_similarity",
+__all__ = ["compare", "statistics", "estimate_msm", "markov_cross_entropy", "embedding_similarity",
            "msm_flux", "Comparison", "DEFAULT_LAGTIMES", "TOLERANCES", "DIVERGENCE_FLOOR"]
 
 #: Lag times (steps) of the implied-timescale table when none are given.
@@ -743,6 +747,47 @@ def compare(reference, generated, n_states=None, dt=1.0, time_unit="ps", lagtime
                              cross_entropy_skip=cross_entropy_skip)
 
 
+def statistics(dtrajs, metastable_sets, n_states=None, dt=1.0):
+    """Statistics measured on one set of state sequences, as :func:`compare` measures them.
+
+    For a source with no partner to compare with (one model of many, one MD
+    replica): no MSM is estimated and no error is computed.
+
+    Parameters
+    ----------
+    dtrajs : array_like of int, or list of them
+        State sequences, one per independent trajectory; no transition is
+        counted across two of them.
+    metastable_sets : list of array_like of int
+        At least two disjoint sets of states between which MFPTs are measured.
+    n_states : int, optional
+        Number of states; default: one more than the largest state in the data.
+    dt : float
+        Time of one step (any unit; times and rates are in it).
+
+    Returns
+    -------
+    dict
+        ``"populations"`` (n_states,) fraction of steps; ``"transition_counts"``
+        (n_states, n_states) changes ``i -> j``; ``"transition_rates"`` the
+        same per unit time; ``"total_time"``; ``"mfpt"`` (n_sets, n_sets)
+        mean first passage times measured from the entry into a set, inf
+        where no passage occurred; ``"mfpt_events"`` the passages counted;
+        ``"set_populations"`` and ``"free_energy"`` (kT) as in
+        :class:`Comparison`.
+    """
+    trajs = as_dtraj_list(dtrajs, "dtrajs")
+    n_states = _check_n_states(n_states, trajs)
+    trajs = as_dtraj_list(trajs, "dtrajs", n_states)
+    dt = positive_float(dt, "dt")
+    sets = _check_metastable_sets(metastable_sets, n_states)
+    units, n_units = _units(trajs, 1, by_chain=True)
+    sums = _unit_sums(trajs, units, n_units, n_states, _set_labels(sets, n_states), len(sets),
+                      lags=())
+    values, _ = _measured(sums, _memberships(sets, n_states), dt, None, with_errors=False)
+    return values
+
+
 def _build_comparison(trajectories, steps, models, metastable_sets, rng, **settings):
     """Measure every statistic on every source and wrap it in a Comparison."""
     n_states, msm_lag = settings["n_states"], settings["msm_lag"]
@@ -1005,11 +1050,12 @@ def _passages(set_of_step, a, b):
     return times[:-1][starts], np.diff(times)[starts]
 
 
-def _measured(sums, members, step, resample):
+def _measured(sums, members, step, resample, with_errors=True):
     """Quantities measured on one source, and their standard errors.
 
     Each is a ratio of two sums over units (module docstring,
-    "Uncertainties"); `resample` as in :func:`_ratio_se`.
+    "Uncertainties"); `resample` as in :func:`_ratio_se`. Without
+    `with_errors` the errors dict is empty.
     """
     visits, time = sums["visits"], sums["intervals"] * step
     steps = visits.sum(axis=1, keepdims=True)
@@ -1020,9 +1066,10 @@ def _measured(sums, members, step, resample):
               "mfpt": (sums["passage"] * step, sums["events"])}
     values = {name: _ratio(num.sum(axis=0), den.sum(axis=0))
               for name, (num, den) in ratios.items()}
-    errors = {name: _ratio_se(num, den, resample) for name, (num, den) in ratios.items()}
+    errors = {name: _ratio_se(num, den, resample)
+              for name, (num, den) in ratios.items() if with_errors}
     n_states, n_sets = members.shape
-    for found in (values, errors):
+    for found in (values, errors) if with_errors else (values,):
         found["transition_rates"] = found["transition_rates"].reshape(n_states, n_states)
         found["transitions_per_time"] = float(found["transitions_per_time"][0])
         found["mfpt"] = found["mfpt"].reshape(n_sets, n_sets)
@@ -1030,7 +1077,8 @@ def _measured(sums, members, step, resample):
     del values["transitions_per_time"]  # an attribute of its own would repeat the counts
     pop = values["populations"]
     values["free_energy"] = _free_energy(pop)
-    errors["free_energy"] = _ratio(errors["populations"], pop)
+    if with_errors:
+        errors["free_energy"] = _ratio(errors["populations"], pop)
     values["transition_counts"] = sums["changes"].sum(axis=0).astype(np.int64).reshape(
         n_states, n_states)
     values["total_time"] = float(time.sum())

@@ -9,7 +9,7 @@ from deeptime.markov.msm import MarkovStateModel
 
 from mdlstm.validate import (DEFAULT_LAGTIMES, DIVERGENCE_FLOOR, TOLERANCES, Comparison,
                              compare, embedding_similarity, estimate_msm,
-                             markov_cross_entropy, msm_flux)
+                             markov_cross_entropy, msm_flux, statistics)
 
 P2 = np.array([[0.9, 0.1],
                [0.05, 0.95]])
@@ -331,6 +331,36 @@ def test_estimate_msm_maps_states_back():
     msm = estimate_msm([np.array([1, 1, 3, 3, 1, 3])], lagtime=1, n_states=5)
     np.testing.assert_array_equal(msm.count_model.state_symbols, [1, 3])
     assert msm.transition_matrix.shape == (2, 2)
+
+
+def test_statistics_of_one_source_are_compares():
+    ref = [simulate(P4, 3000, seed=1), simulate(P4, 2000, seed=2, start=2)]
+    sets = [[0, 1], [2, 3]]
+    cmp = compare(ref, ref, metastable_sets=sets, dt=0.5, msm_simulation=False)
+    found = statistics(ref, sets, dt=0.5)
+    for name in ("populations", "transition_counts", "transition_rates", "total_time", "mfpt",
+                 "mfpt_events", "set_populations", "free_energy"):
+        np.testing.assert_array_equal(found[name], getattr(cmp, name)["MD"], err_msg=name)
+    assert found["total_time"] == 0.5 * (2999 + 1999)
+
+
+def test_statistics_by_hand():
+    found = statistics(np.array([0, 0, 1, 1, 1, 0, 2]), [[0], [1]], n_states=4)
+    np.testing.assert_allclose(found["populations"], [3 / 7, 3 / 7, 1 / 7, 0])
+    assert found["transition_counts"][0, 1] == 1 and found["transition_counts"][0, 2] == 1
+    assert found["transition_counts"].sum() == 3
+    # 0 -> 1: entered 0 at step 0, reached 1 at step 2; 1 -> 0: steps 2 to 5
+    np.testing.assert_array_equal(found["mfpt"], [[0, 2], [3, 0]])
+
+
+@pytest.mark.parametrize("sets, error, match", [
+    ([[0]], ValueError, "at least 2 sets"),
+    ([[0, 1], [1]], ValueError, "overlap"),
+    ([[0], [5]], ValueError, "outside"),
+])
+def test_statistics_rejects_bad_sets(sets, error, match):
+    with pytest.raises(error, match=match):
+        statistics(np.array([0, 1, 0, 1]), sets, n_states=3)
 
 
 GOOD = np.array([0, 1, 1, 0, 1, 0])
