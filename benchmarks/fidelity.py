@@ -13,7 +13,7 @@ Running it
 ::
 
    python benchmarks/fidelity.py --quick --threads 1     # ~2 min, loose bounds
-   python benchmarks/fidelity.py --threads 1 --out docs/benchmarks.md
+   python benchmarks/fidelity.py --threads 1 --workers 2 --out docs/benchmarks.md
    python benchmarks/fidelity.py --systems four_state --seeds 5
 
 The exit status is 1 when any acceptance bound fails (the table says which),
@@ -45,10 +45,10 @@ What it does, per system
    ordered pair of states (alanine dipeptide: the 20 busiest pairs in MD),
    measured mean first passage times (MFPTs, frames) between metastable sets,
    and held-out cross-entropy (nats per character) of the LSTM
-   (:meth:`~mdlstm.LSTMModel.score`) and of an order-1 Markov chain whose
-   transition matrix is the row-normalised lag-1 count matrix of the
-   training labels (plus one pseudo-count per row, spread evenly, so that no
-   held-out transition has probability zero).
+   (:meth:`~mdlstm.LSTMModel.score`) and of an order-1 Markov chain fitted
+   to the same training labels (:func:`mdlstm.validate.markov_cross_entropy`:
+   lag-1 counts plus 0.5 per entry, so that no held-out transition has
+   probability zero).
 
 Error bars are standard errors of the mean: over seeds (replicas) for the
 LSTM and the MSMs, over walkers (Langevin) or 5 contiguous blocks (alanine
@@ -103,6 +103,8 @@ import numpy as np
 
 from mdlstm import Discretizer, LSTMEstimator, compare, cv
 from mdlstm.systems import alanine_dipeptide, langevin
+from mdlstm.train import fit_many
+from mdlstm.validate import markov_cross_entropy, statistics
 
 #: Transition counts are reported per this many frames.
 PER_FRAMES = 100_000
@@ -318,10 +320,20 @@ def alanine_cases(sizes):
 # --------------------------------------------------------------------------
 # models
 # --------------------------------------------------------------------------
-def train_model(case, sizes, seed, device):
-    """Fit one LSTM to replica `seed`; returns the fitted estimator."""
-    return LSTMEstimator(n_states=case.n_states, device=device, seed=seed,
-                         **sizes.estimator).fit(case.replicas[seed])
+def train_models(case, sizes, run):
+    """Fit one LSTM per seed to its replica; returns the fitted estimators.
+
+    With ``run.workers > 1`` the seeds train in parallel processes
+    (:func:`mdlstm.train.fit_many`), each with ``run.threads`` torch threads
+    (1 when unset); the models are those of a serial run at that thread count.
+    """
+    estimators = [LSTMEstimator(n_states=case.n_states, device=run.device, seed=seed,
+                                **sizes.estimator) for seed in range(sizes.seeds)]
+    replicas = case.replicas[:sizes.seeds]
+    if run.workers > 1:
+        return fit_many(estimators, replicas, n_workers=run.workers,
+                        threads_per_worker=run.threads or 1)
+    return [est.fit(data) for est, data in zip(estimators, replicas)]
 
 
 def prompts(train, sizes, seed):
@@ -346,42 +358,25 @@ def generate(model, case, sizes, seed):
                           prompt=prompts(case.replicas[seed], sizes, seed), seed=seed)
 
 
-def markov_cross_entropy(train, held_out, n_states):
-    """Held-out cross-entropy (nats per character) of an order-1 Markov chain.
-
-    The transition matrix is the row-normalised lag-1 count matrix of `train`
-    (self-transitions included) plus one pseudo-count per row.
-    """
-    counts = np.full((n_states, n_states), 1.0 / n_states)
-    for traj in train:
-        np.add.at(counts, (traj[:-1], traj[1:]), 1.0)
-    log_p = np.log(counts / counts.sum(axis=1, keepdims=True))
-    total = sum(log_p[t[:-1], t[1:]].sum() for t in held_out)
-    return -total / sum(len(t) - 1 for t in held_out)
-
-
 # --------------------------------------------------------------------------
 # statistics
 # --------------------------------------------------------------------------
 def source_stats(cmp, source):
-    """Populations, counts per 1e5 frames and MFPTs (frames) of one source."""
+    """Populations, counts per 1e5 frames and MFPTs (frames) of one source of a comparison."""
     # Every comparison here has dt = 1: times are in frames, rates per frame.
-    mfpt = cmp.mfpt[source]
-    return {"populations": cmp.populations[source],
-            "counts": cmp.transition_rates[source] * PER_FRAMES,
-            "mfpt": np.where(np.isfinite(mfpt), mfpt, np.nan)}
+    return _per_frames(cmp.populations[source], cmp.transition_rates[source],
+                       cmp.mfpt[source])
 
 
 def measure(dtrajs, case):
-    """:func:`source_stats` of one set of state sequences (one time step per frame).
+    """:func:`source_stats` of one set of state sequences (one time step per frame)."""
+    found = statistics(dtrajs, case.metastable_sets, n_states=case.n_states)
+    return _per_frames(found["populations"], found["transition_rates"], found["mfpt"])
 
-    :mod:`mdlstm.validate` has no public function for the statistics of a
-    single source, so the sequences are compared with themselves (no MSM
-    simulation) and the ``"MD"`` side is read.
-    """
-    cmp = compare(dtrajs, dtrajs, n_states=case.n_states, lagtimes=[1],
-                  metastable_sets=case.metastable_sets, msm_simulation=False)
-    return source_stats(cmp, "MD")
+
+def _per_frames(populations, rates, mfpt):
+    return {"populations": populations, "counts": rates * PER_FRAMES,
+            "mfpt": np.where(np.isfinite(mfpt), mfpt, np.nan)}
 
 
 def mean_sem(samples):
@@ -419,7 +414,7 @@ def timed(timings, stage):
     timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def evaluate_case(case, sizes, device, timings):
+def evaluate_case(case, sizes, run, timings):
     """Train, generate and measure every source of one case.
 
     Returns
@@ -433,10 +428,10 @@ def evaluate_case(case, sizes, device, timings):
         samples = {"MD": [measure([block], case) for block in case.reference], "LSTM": []}
     samples.update({f"MSM lag {lag}": [] for lag in MSM_LAGS})
     entropy = {"LSTM held-out": [], "LSTM training": [], "Markov order 1 held-out": []}
-    for seed in range(sizes.seeds):
+    with timed(timings, "training"):
+        fitted = train_models(case, sizes, run)
+    for seed, est in enumerate(fitted):
         train = case.replicas[seed]
-        with timed(timings, "training"):
-            est = train_model(case, sizes, seed, device)
         model = est.fetch_model()
         log(f"{case.name}, seed {seed}: trained, best epoch {est.best_epoch}")
         with timed(timings, "generation"):
@@ -445,7 +440,7 @@ def evaluate_case(case, sizes, device, timings):
             entropy["LSTM held-out"].append(model.score(case.held_out))
             entropy["LSTM training"].append(est.history["train_loss"][est.best_epoch - 1])
             entropy["Markov order 1 held-out"].append(
-                markov_cross_entropy(train, case.held_out, case.n_states))
+                markov_cross_entropy(train, case.held_out, 1, case.n_states))
             for lag in MSM_LAGS:
                 cmp = compare(train, gen, n_states=case.n_states, msm_lag=lag,
                               lagtimes=[1], metastable_sets=case.metastable_sets, seed=seed)
@@ -473,7 +468,7 @@ def count_distance(counts, reference):
     return float(np.abs(counts - reference).sum())
 
 
-def memory_test(raw_case, paper_case, sizes, device, timings):
+def memory_test(raw_case, paper_case, sizes, run, timings):
     """LSTM vs lag-1 MSM trained on raw 4-state labels, judged after the
     paper's post-processing (see the module docstring).
 
@@ -490,17 +485,18 @@ def memory_test(raw_case, paper_case, sizes, device, timings):
         md_x = [measure([d], paper_case) for d in paper_case.reference]
     samples = {"LSTM": [], "MSM lag 1": []}
     entropy = {"LSTM held-out": [], "Markov order 1 held-out": []}
-    for seed in range(sizes.seeds):
+    with timed(timings, "training"):
+        fitted = train_models(raw_case, sizes, run)
+    for seed, est in enumerate(fitted):
         train = raw_case.replicas[seed]
-        with timed(timings, "training"):
-            model = train_model(raw_case, sizes, seed, device).fetch_model()
+        model = est.fetch_model()
         log(f"{raw_case.name}, seed {seed}: trained")
         with timed(timings, "generation"):
             gen = generate(model, raw_case, sizes, seed)
         with timed(timings, "statistics"):
             entropy["LSTM held-out"].append(model.score(raw_case.held_out))
             entropy["Markov order 1 held-out"].append(
-                markov_cross_entropy(train, raw_case.held_out, raw_case.n_states))
+                markov_cross_entropy(train, raw_case.held_out, 1, raw_case.n_states))
             cmp = compare(train, gen, n_states=raw_case.n_states, msm_lag=1,
                           lagtimes=[1], metastable_sets=raw_case.metastable_sets, seed=seed)
             samples["LSTM"].append(measure(postprocess_labels(disc, list(gen)), paper_case))
@@ -681,7 +677,8 @@ def header_section(args, sizes, timings, total):
     return "\n".join([
         "# mdlstm fidelity benchmark: MD vs LSTM vs MSM", "",
         f"Mode: {'quick' if args.quick else 'full'}; systems: {', '.join(args.systems)}; "
-        f"seeds: {sizes.seeds}; device: {args.device}; threads: {args.threads or 'default'}.",
+        f"seeds: {sizes.seeds}; device: {args.device}; threads: {args.threads or 'default'}"
+        f"{f' in each of {args.workers} training processes' if args.workers > 1 else ''}.",
         f"Langevin MD: {sizes.ref_walkers} reference walkers and, per seed, "
         f"{sizes.train_walkers} training walkers, each {sizes.walker_frames} frames. "
         f"Generation: {sizes.n_chains} chains x "
@@ -708,6 +705,8 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="auto", help="torch device (auto, cpu, cuda)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch and numba threads (default: library defaults)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="train the seeds in this many processes (default 1)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the Langevin MD")
     args = parser.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -716,6 +715,8 @@ def parse_args(argv=None):
         parser.error(f"--systems must name some of {', '.join(SYSTEM_NAMES)}, got {unknown}")
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     return args
@@ -768,11 +769,11 @@ def run(argv=None):
                 x_ref, x_replicas = simulate_walkers(system, sizes, 100 * args.data_seed + k)
                 todo = [langevin_case(system, x_ref, x_replicas, sizes)]
         for case in todo:
-            cases[case.name] = evaluate_case(case, sizes, args.device, timings)
+            cases[case.name] = evaluate_case(case, sizes, args, timings)
             print(case_section(case.name, cases[case.name]), end="\n\n", flush=True)
         if name == "four_state":
             raw_case = langevin_case(system, x_ref, x_replicas, sizes, raw=True)
-            memory = memory_test(raw_case, todo[0], sizes, args.device, timings)
+            memory = memory_test(raw_case, todo[0], sizes, args, timings)
             print(memory_section(memory), end="\n\n", flush=True)
             checks = check_four_state(cases[name], memory, bounds)
             print(checks_section(checks, args.quick), end="\n\n", flush=True)

@@ -36,10 +36,12 @@ budget of optimizer steps whatever the data size.
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import hashlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -52,10 +54,15 @@ from ._checks import as_dtraj_list, integer_at_least, positive_float, positive_i
 from .model import (CharLSTM, LSTMModel, _state_dtype, atomic_write, resolve_device,
                     sequence_nll)
 
-__all__ = ["LSTMEstimator"]
+__all__ = ["LSTMEstimator", "fit_many"]
 
 #: Windows per epoch aimed at by ``stride="auto"``.
 AUTO_WINDOWS_PER_EPOCH = 8_000
+#: On a CPU, a batch is run forward and backward in chunks of at most this
+#: many windows, their gradients accumulated: the same optimizer step (up to
+#: rounding), faster, because oneDNN's LSTM slows down per character once a
+#: batch's activations outgrow the caches (benchmarks/perf.py, batch 256).
+CPU_CHUNK = 64
 
 
 class LSTMEstimator:
@@ -260,16 +267,20 @@ class LSTMEstimator:
                                 device=device).view(n_batches, batch)
         offsets = torch.arange(self.seq_length + 1, device=device)
         total = torch.zeros((), device=device)
+        chunk = CPU_CHUNK if device.type == "cpu" else batch
         for idx in order:
-            windows = data[idx[:, None] + offsets].long()
-            logits, _ = net(windows[:, :-1])
-            loss = nn.functional.cross_entropy(logits.reshape(-1, n_states),
-                                               windows[:, 1:].reshape(-1))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # the batch's mean loss, accumulated over chunks of windows
+            for part in idx.split(chunk):
+                windows = data[part[:, None] + offsets].long()
+                logits, _ = net(windows[:, :-1])
+                loss = nn.functional.cross_entropy(logits.reshape(-1, n_states),
+                                                   windows[:, 1:].reshape(-1))
+                loss = loss * (len(part) / batch)
+                loss.backward()
+                total += loss.detach()
             optimizer.step()
             run.scheduler.step()
-            total += loss.detach()
         return total.item() / n_batches
 
     def _settings(self, n_states):
@@ -295,6 +306,71 @@ class LSTMEstimator:
             return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, n_steps) / n_steps)))
+
+
+def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1):
+    """Fit several estimators at once, each in a process of its own.
+
+    Independent models (seeds, hyperparameters, replicas of the data) are the
+    unit of parallelism that pays on a CPU: one small LSTM does not use more
+    than a core or two well, so ``n`` fits on ``n`` cores take about the time
+    of one. The processes are started with ``torch.multiprocessing``'s
+    ``spawn`` method, which costs each worker a Python start and the import of
+    torch (1-5 s); it pays when one fit takes longer than that. Give
+    estimators different ``device="cuda:N"`` to spread fits over GPUs.
+
+    Parameters
+    ----------
+    estimators : sequence of LSTMEstimator
+        Unfitted or fitted estimators; each is refitted on its dataset.
+    datasets : sequence
+        One entry per estimator, each what :meth:`LSTMEstimator.fit` takes as
+        ``dtrajs`` (one state sequence or a list of them).
+    n_workers : int, optional
+        Processes; default: as many as there are estimators, at most
+        ``os.cpu_count() // threads_per_worker``.
+    threads_per_worker : int
+        torch threads in each process.
+
+    Returns
+    -------
+    list of LSTMEstimator
+        The fitted estimators, in the order given (copies: the objects passed
+        in are left as they were). With a seed and the same number of
+        threads, each equals the fit of the same estimator in this process.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the offending argument, before any process starts.
+    """
+    estimators, datasets = list(estimators), list(datasets)
+    if not estimators:
+        raise ValueError("estimators is empty: nothing to fit")
+    for k, est in enumerate(estimators):
+        if not isinstance(est, LSTMEstimator):
+            raise TypeError(f"estimators[{k}] must be an LSTMEstimator, "
+                            f"got {type(est).__name__}")
+        est._check_params()
+    if len(datasets) != len(estimators):
+        raise ValueError(f"datasets must hold one entry per estimator: {len(estimators)} "
+                         f"estimators, {len(datasets)} datasets")
+    datasets = [as_dtraj_list(data, f"datasets[{k}]", est.n_states)
+                for k, (est, data) in enumerate(zip(estimators, datasets))]
+    threads = positive_int(threads_per_worker, "threads_per_worker")
+    if n_workers is None:
+        n_workers = min(len(estimators), max(1, (os.cpu_count() or 1) // threads))
+    n_workers = positive_int(n_workers, "n_workers")
+    context = torch.multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(n_workers, mp_context=context,
+                                                initializer=torch.set_num_threads,
+                                                initargs=(threads,)) as pool:
+        return list(pool.map(_fit, estimators, datasets))
+
+
+def _fit(estimator, dtrajs):
+    """One fit in a worker of :func:`fit_many`."""
+    return estimator.fit(dtrajs)
 
 
 def split_held_out(trajs, fraction):

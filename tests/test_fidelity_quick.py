@@ -28,7 +28,8 @@ def fidelity():
 @pytest.fixture(scope="module")
 def quick(fidelity, tmp_path_factory):
     out = tmp_path_factory.mktemp("fidelity") / "quick.md"
-    results = fidelity.run(["--quick", "--threads", "1", "--out", str(out)])
+    results = fidelity.run(["--quick", "--threads", "1", "--workers", "2",
+                             "--out", str(out)])
     return results, out
 
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm.train import LSTMEstimator, split_held_out, window_starts
+from mdlstm import train
+from mdlstm.train import LSTMEstimator, fit_many, split_held_out, window_starts
 
 P3 = np.array([[0.90, 0.06, 0.04],
                [0.05, 0.90, 0.05],
@@ -70,6 +71,52 @@ def test_same_seed_same_model(chain):
     for (k, va), vb in zip(a.network.state_dict().items(), b.network.state_dict().values()):
         assert torch.equal(va, vb), k
     assert not torch.equal(a.network.head.weight, c.network.head.weight)
+
+
+def test_cpu_chunks_give_the_steps_of_the_whole_batch(chain, monkeypatch):
+    """Gradients accumulated over chunks of 64 windows = the gradient of 256 at once."""
+    fits = {}
+    for chunk in (64, 256):
+        monkeypatch.setattr(train, "CPU_CHUNK", chunk)
+        fits[chunk] = LSTMEstimator(epochs=2, seed=3, **{**SMALL, "batch_size": 256}).fit(
+            chain[:12_000])
+    np.testing.assert_allclose(fits[64].history["train_loss"], fits[256].history["train_loss"],
+                               rtol=1e-5)
+    for (k, a), b in zip(fits[64].fetch_model().network.state_dict().items(),
+                         fits[256].fetch_model().network.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_fit_many_equals_fits_in_this_process(chain):
+    torch.set_num_threads(1)  # the workers' thread count: the same arithmetic
+    estimators = [LSTMEstimator(epochs=1, seed=seed, **SMALL) for seed in (5, 6)]
+    datasets = [chain[:5000], [chain[5000:8000], chain[8000:11000]]]
+    parallel = fit_many(estimators, datasets, n_workers=2)
+    assert all(not hasattr(est, "history") for est in estimators)  # left as they were
+    for est, data, fitted in zip(estimators, datasets, parallel):
+        here = est.fit(data)
+        assert fitted.history["train_loss"] == here.history["train_loss"]
+        for (k, a), b in zip(fitted.fetch_model().network.state_dict().items(),
+                             here.fetch_model().network.state_dict().values()):
+            assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("estimators, n_datasets, kwargs, exc, match", [
+    ([], 0, {}, ValueError, "estimators is empty"),
+    (["model"], 1, {}, TypeError, r"estimators\[0\] must be an LSTMEstimator"),
+    ([LSTMEstimator(epochs=0)], 1, {}, ValueError, "epochs"),
+    ([LSTMEstimator(), LSTMEstimator()], 1, {}, ValueError, "one entry per estimator"),
+    ([LSTMEstimator()], 1, {"threads_per_worker": 0}, ValueError, "threads_per_worker"),
+    ([LSTMEstimator()], 1, {"n_workers": 0}, ValueError, "n_workers"),
+])
+def test_fit_many_rejects_bad_arguments(chain, estimators, n_datasets, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fit_many(estimators, [chain[:500]] * n_datasets, **kwargs)
+
+
+def test_fit_many_checks_data_before_starting(chain):
+    with pytest.raises(ValueError, match=r"datasets\[1\] contains state -1"):
+        fit_many([LSTMEstimator(), LSTMEstimator()], [chain[:500], np.array([0, 1, -1])])
 
 
 def test_windows_never_cross_trajectories():
