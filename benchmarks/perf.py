@@ -31,6 +31,11 @@ training
     shapes) and the matrix-product FLOP/s this implies (:func:`train_flops_per_char`),
     against the best ``torch.matmul`` rate of square float32 matrices at the
     same thread count, measured before and after the training runs.
+many models
+    Wall time of training two 8/64/1 models (different seeds, one epoch of
+    ``many_steps`` batches of 64 each) with :func:`mdlstm.train.fit_many`, 2
+    processes of 1 thread (process start-up and the torch import included),
+    against fitting them one after the other in this process with 1 thread.
 CV extraction
     Frames per second of the frame loop of :class:`mdlstm.LSTMDynamics` (a
     subclass whose ``_conclude`` does nothing, so ``run()`` is exactly the
@@ -39,9 +44,13 @@ CV extraction
     :func:`MDAnalysis.lib.distances.calc_dihedrals`; and the speed-up of the
     ``multiprocessing`` and ``dask`` backends with 2 workers over the serial run.
     The trajectory is the bundled 22,000-frame XTC chained 5 times (110,000 frames).
-    The plain loop and the serial run alternate (best of 3); the parallel runs
-    (best of 2) include starting the workers, as a user pays it: ``multiprocessing``
-    forks, dask's process scheduler spawns fresh interpreters that import mdlstm.
+    All four run in turn, best of 3, in a fresh process whose main module
+    imports only MDAnalysis and mdlstm, as a user's analysis script does: dask's
+    process scheduler spawns workers that import the main module again, and
+    this script's own imports (torch) are not what a user's workers pay. The
+    parallel runs include starting the workers: ``multiprocessing`` forks,
+    dask spawns fresh interpreters (which import MDAnalysis, not torch:
+    :mod:`mdlstm` imports torch only when a model is needed).
 memory
     Peak resident set size of generating 1e8 characters (1,000 chains x 1e5
     steps, stored as uint8) in a fresh subprocess: its ``VmHWM``, not
@@ -61,6 +70,7 @@ thread count of ``--threads``.
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -74,12 +84,12 @@ from dataclasses import dataclass
 import MDAnalysis as mda
 import numpy as np
 import torch
-from MDAnalysis.lib.distances import calc_dihedrals
 
 import mdlstm
-from mdlstm import LSTMDynamics, LSTMEstimator, LSTMModel, cv
+from mdlstm import LSTMEstimator, LSTMModel
 from mdlstm.model import CharLSTM, resolve_device
 from mdlstm.systems import alanine_dipeptide
+from mdlstm.train import fit_many
 
 #: Alphabet size of every benchmark model (the paper's alanine dipeptide bins).
 N_STATES = 20
@@ -114,6 +124,7 @@ class Sizes:
     matmul_repeats: int
     train_steps: int         # optimizer steps per timed fit, paper network
     alanine_train: tuple     # (batch, seq_length, steps) of the 128/1024/1 network
+    many_steps: int          # optimizer steps of each of the two fit_many models
     cv_copies: int           # times the bundled XTC is chained
     cv_frames: int           # frames analysed (None: all)
     memory_chains: int
@@ -124,11 +135,13 @@ class Sizes:
 
 FULL = Sizes(chains=1000, chain_steps=1000, few_chains=16, few_steps=3000,
              naive_steps=3000, msm_steps=10**6, md_steps=2500, matmul_sizes=(1024, 2048),
-             matmul_repeats=10, train_steps=10, alanine_train=(64, 100, 2), cv_copies=5,
+             matmul_repeats=10, train_steps=10, alanine_train=(64, 100, 2), many_steps=600,
+             cv_copies=5,
              cv_frames=None, memory_chains=1000, memory_steps=10**5, rounds=5, repeats=3)
 QUICK = Sizes(chains=1000, chain_steps=20, few_chains=16, few_steps=100, naive_steps=100,
               msm_steps=10**4, md_steps=100, matmul_sizes=(256,), matmul_repeats=3,
-              train_steps=1, alanine_train=(4, 10, 1), cv_copies=1, cv_frames=2000,
+              train_steps=1, alanine_train=(4, 10, 1), many_steps=2, cv_copies=1,
+              cv_frames=2000,
               memory_chains=100, memory_steps=10**4, rounds=1, repeats=1)
 
 
@@ -403,35 +416,93 @@ def bench_training(sizes, device, threads):
     return results
 
 
+def bench_fit_many(steps):
+    """Seconds to train two 8/64/1 models with fit_many (2 x 1 thread) and in turn."""
+    data = np.random.default_rng(0).integers(0, N_STATES, steps * 64 * 100 + 1)
+    estimators = [LSTMEstimator(*PAPER_NET, seq_length=100, batch_size=64, epochs=1,
+                                stride=100, validation_fraction=0, n_states=N_STATES,
+                                device="cpu", seed=seed) for seed in (0, 1)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.perf_counter()
+        for est in estimators:
+            est.fit(data)
+        serial = time.perf_counter() - start
+        start = time.perf_counter()
+        fit_many(estimators, [data, data], n_workers=2, threads_per_worker=1)
+        parallel = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return {"steps": steps, "serial": serial, "parallel": parallel}
+
+
+def fit_many_row(times):
+    speedup = times["serial"] / times["parallel"]
+    return Row(f"training 2 models 8/64/1 ({times['steps']} steps of batch 64 each): "
+               "fit_many, 2 processes x 1 thread vs in turn",
+               f"{times['parallel']:.1f} s", f"{times['serial']:.1f} s",
+               _num(speedup) + "x", "> 1x", _verdict(speedup > 1))
+
+
 # ---------------------------------------------------------------------- CV extraction
+#: The CV measurement, run as ``python -c``: a main module that imports what a
+#: user's analysis script imports (MDAnalysis, mdlstm), and nothing that
+#: dask's spawned workers would import again (this script imports torch).
+_CV_CHILD = """
+import json, sys, time
+import MDAnalysis as mda
+import numpy as np
+from MDAnalysis.lib.distances import calc_dihedrals
+from mdlstm import LSTMDynamics, cv
+
+
 class CVOnly(LSTMDynamics):
-    """:class:`~mdlstm.LSTMDynamics` without its pipeline: ``run()`` only extracts the CV.
-
-    Everything up to and including the frame loop (and, with a parallel backend,
-    the joining of the parts) is LSTMDynamics' own code; only ``_conclude``
-    (discretizing, training, generating, comparing) is skipped.
-    """
-
+    # LSTMDynamics without its pipeline: run() is the frame selection and loop
+    # (and, in parallel, the joining of the parts), skipping training etc.
     def _conclude(self):
         pass
 
 
-def plain_dihedrals(universe, atoms, n_frames):
-    """The baseline: a plain loop computing the dihedral of `atoms` (radians)."""
-    out = np.empty(n_frames)
-    for i, ts in enumerate(universe.trajectory[:n_frames]):
+def plain(u, atoms, n):
+    out = np.empty(n)
+    for i, ts in enumerate(u.trajectory[:n]):
         p = atoms.positions
         out[i] = calc_dihedrals(p[0], p[1], p[2], p[3], box=ts.dimensions)
     return out
 
 
-def _same_angles(a, b):
-    """Equal as angles (cv.Dihedral maps -pi to pi)."""
-    return np.allclose(np.angle(np.exp(1j * (a - b))), 0.0, atol=1e-6)
+def lstm_dynamics(backend):
+    workers = None if backend == "serial" else 2
+    return CVOnly(u, phi, seed=0).run(stop=n, backend=backend, n_workers=workers).results.cv
+
+
+repeats, n, backends, top, *trajs = sys.argv[1:]
+u = mda.Universe(top, trajs)
+atoms = u.residues[1].phi_selection()
+phi = cv.Dihedral(atoms)
+n = int(int(n) or u.trajectory.n_frames)
+reference = plain(u, atoms, n)  # also the warm-up: file cache, XTC offsets
+CVOnly(u, phi)  # the constructor checks the training settings, importing torch once
+runs = {"plain": lambda: plain(u, atoms, n)}
+runs.update({b: lambda b=b: lstm_dynamics(b) for b in backends.split(",")})
+best, agree = dict.fromkeys(runs, float("inf")), True
+for _ in range(int(repeats)):
+    for name, run in runs.items():
+        start = time.perf_counter()
+        values = run()
+        best[name] = min(best[name], time.perf_counter() - start)
+        # equal as angles (cv.Dihedral maps -pi to pi)
+        agree &= bool(np.allclose(np.angle(np.exp(1j * (values - reference))), 0, atol=1e-6))
+print(json.dumps({"n_frames": n, "seconds": best, "agree": agree}))
+"""
 
 
 def bench_cv(sizes, repeats):
     """Frames per second of the CV extraction: plain loop, serial, 2-worker backends.
+
+    Measured in a fresh process (:data:`_CV_CHILD`), all runs in turn, best
+    of `repeats`; the parallel runs include starting their workers.
 
     Returns
     -------
@@ -439,42 +510,23 @@ def bench_cv(sizes, repeats):
         ``n_frames`` and seconds per backend (``"plain"``, ``"serial"``,
         ``"multiprocessing"``, ``"dask"``; None when dask is missing).
     """
+    backends = ["serial", "multiprocessing"]
+    if importlib.util.find_spec("dask") is not None:
+        backends.append("dask")
     with tempfile.TemporaryDirectory() as tmp:
         # copies in a scratch directory, so that the XTC offset files
         # MDAnalysis writes next to a trajectory do not land in the package
         top, xtc = (shutil.copy(path, tmp) for path in alanine_dipeptide.files())
-        u = mda.Universe(top, [xtc] * sizes.cv_copies)
-        n_frames = sizes.cv_frames or u.trajectory.n_frames
-        atoms = u.residues[1].phi_selection()
-        phi = cv.Dihedral(atoms, name="phi")
-        reference = plain_dihedrals(u, atoms, n_frames)
-
-        values = {}  # the last CV series of each backend, checked after the timing
-
-        def run_lstm(backend):
-            n_workers = None if backend == "serial" else 2
-            values[backend] = CVOnly(u, phi, seed=0).run(
-                stop=n_frames, backend=backend, n_workers=n_workers).results.cv
-
-        # the reference loop above was the warm-up (file cache, offsets)
-        times = interleaved_best({"plain": lambda: plain_dihedrals(u, atoms, n_frames),
-                                  "serial": lambda: run_lstm("serial")},
-                                 repeats, warmup=False)
-        times["n_frames"] = n_frames
-        _log("CV extraction, parallel backends")
-        times["multiprocessing"] = best_time(lambda: run_lstm("multiprocessing"),
-                                             max(1, repeats - 1), warmup=False)
-        try:
-            import dask  # noqa: F401
-        except ImportError:
-            times["dask"] = None
-        else:
-            times["dask"] = best_time(lambda: run_lstm("dask"), max(1, repeats - 1),
-                                      warmup=False)
-    for backend, series in values.items():
-        if not _same_angles(series, reference):
-            raise RuntimeError(f"LSTMDynamics ({backend}) and the plain loop disagree")
-    return times
+        args = [str(repeats), str(sizes.cv_frames or 0), ",".join(backends), top,
+                *[xtc] * sizes.cv_copies]
+        done = subprocess.run([sys.executable, "-c", _CV_CHILD, *args], capture_output=True,
+                              text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"CV extraction benchmark failed:\n{done.stderr}")
+    found = json.loads(done.stdout.splitlines()[-1])
+    if not found["agree"]:
+        raise RuntimeError("LSTMDynamics and the plain loop disagree")
+    return {"n_frames": found["n_frames"], "dask": None, **found["seconds"]}
 
 
 # ---------------------------------------------------------------------- memory
@@ -745,6 +797,8 @@ def main(argv=None):
     rows.append(md_row(rates[best_n], best_n))
     rows += training_rows(bench_training(sizes, device, threads), threads,
                           sizes.alanine_train)
+    _log("training two models with fit_many")
+    rows.append(fit_many_row(bench_fit_many(sizes.many_steps)))
     _log("CV extraction")
     rows += cv_rows(bench_cv(sizes, sizes.repeats))
     _log(f"memory, {_power(sizes.memory_chains * sizes.memory_steps)} characters")
@@ -766,9 +820,9 @@ def main(argv=None):
         "",
         f"- Times: best of {sizes.rounds} round(s) for generation, MSM and MD, which "
         "run in turn within each round after a warm-up call; best of "
-        f"{sizes.repeats} for the 8/64/1 training fits and for the plain loop and the "
-        "serial CV run (also in turn), of 1 for 128/1024/1 training, of "
-        f"{max(1, sizes.repeats - 1)} for the parallel CV runs (worker start-up included).",
+        f"{sizes.repeats} for the 8/64/1 training fits and for the CV runs (plain loop, "
+        "serial, multiprocessing, dask in turn, in a fresh process; worker start-up "
+        "included), of 1 for 128/1024/1 training and for the two fit_many timings.",
         f"- Networks: embedding/hidden units/layers, {N_STATES} states; generation and "
         f"memory use 8/64/1 (untrained weights). Simulated time: 1 character = "
         f"{MODEL_DT:g} ps; OpenMM: {alanine_dipeptide.TIME_STEP * 1000:g} fs steps, "

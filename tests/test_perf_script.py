@@ -21,6 +21,8 @@ QUICK_ROWS = [
     ("training 8/64/1, batch 64, seq 100 vs matmul peak (1 thread)", "-"),
     ("training 8/64/1, batch 256, seq 100 vs matmul peak (1 thread)", "PASS|FAIL"),
     ("training 128/1024/1, batch 4, seq 10 vs matmul peak (1 thread)", "-"),
+    ("training 2 models 8/64/1 (2 steps of batch 64 each): fit_many, 2 processes x 1 thread "
+     "vs in turn", "PASS|FAIL"),
     ("CV extraction, LSTMDynamics vs plain loop (2,000 frames)", "PASS|FAIL"),
     ("CV extraction, multiprocessing 2 workers vs serial", "PASS|FAIL"),
     ("CV extraction, dask 2 workers vs serial", "PASS|FAIL"),
