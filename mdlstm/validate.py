@@ -748,7 +748,7 @@ def compare(reference, generated, n_states=None, dt=1.0, time_unit="ps", lagtime
 
 
 def statistics(dtrajs, metastable_sets, n_states=None, dt=1.0):
-    """Statistics measured on one set of state sequences, as :func:`compare` measures them.
+    """Statistics of one set of state sequences, as :func:`~mdlstm.validate.compare` measures them.
 
     For a source with no partner to compare with (one model of many, one MD
     replica): no MSM is estimated and no error is computed.

@@ -48,7 +48,7 @@ def test_quick_statistics_are_well_formed(quick):
     results, _ = quick
     for name, case in results["cases"].items():
         n = 20 if name.startswith("alanine") else (4 if name == "four_state" else 3)
-        assert set(case["stats"]) == {"MD", "LSTM", "MSM lag 1", "MSM lag 10"}
+        assert set(case["stats"]) == {"MD", "training data", "LSTM", "MSM lag 1", "MSM lag 10"}
         for source, stats in case["stats"].items():
             mean, sem = stats["populations"]
             assert mean.shape == sem.shape == (n,)
