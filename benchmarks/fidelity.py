@@ -181,9 +181,9 @@ class Sizes:
 #: reference nine times larger (MD is cheap: 1e5 frames take ~1-2 s), because
 #: the slow 4-state populations converge slowly: 27 reference walkers put
 #: state 2 at 0.197 ± 0.016, where the Boltzmann population of its x-cell is
-#: 0.230: further off than the 0.02 the models are held to; chains as long as a walker, so that MFPTs are cut off
-#: by the chain end exactly as in MD; 1.6e6 (Langevin) or 1e6 (alanine
-#: dipeptide) generated characters per model.
+#: 0.230: further off than the 0.02 the models are held to; chains as long as
+#: a walker, so that MFPTs are cut off by the chain end exactly as in MD; 1.6e6
+#: (Langevin) or 1e6 (alanine dipeptide) generated characters per model.
 #:
 #: The 4-state models train on all of their replica for a fixed 40 epochs, as
 #: the paper did (20 epochs, no validation), and are judged on the independent
@@ -448,6 +448,35 @@ def timed(timings, stage):
     timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
+def trained_chains(case, sizes, run, timings, entropy):
+    """Train every seed's model, then per seed generate its chains and score it.
+
+    Appends each model's held-out cross-entropy and that of the order-1
+    Markov chain of its replica to ``entropy["LSTM held-out"]`` and
+    ``entropy["Markov order 1 held-out"]``.
+
+    Yields
+    ------
+    seed : int
+    estimator : LSTMEstimator
+        The fitted estimator.
+    chains : numpy.ndarray
+        Its generated chains, ``(n_chains, chain_length)``.
+    """
+    with timed(timings, "training"):
+        fitted = train_models(case, sizes, run)
+    for seed, est in enumerate(fitted):
+        model = est.fetch_model()
+        log(f"{case.name}, seed {seed}: trained, best epoch {est.best_epoch}")
+        with timed(timings, "generation"):
+            chains = generate(model, case, sizes, seed)
+        with timed(timings, "statistics"):
+            entropy["LSTM held-out"].append(model.score(case.held_out))
+            entropy["Markov order 1 held-out"].append(
+                markov_cross_entropy(case.replicas[seed], case.held_out, 1, case.n_states))
+        yield seed, est, chains
+
+
 def evaluate_case(case, sizes, run, timings):
     """Train, generate and measure every source of one case.
 
@@ -468,19 +497,10 @@ def evaluate_case(case, sizes, run, timings):
                    "LSTM": []}
     samples.update({f"MSM lag {lag}": [] for lag in MSM_LAGS})
     entropy = {"LSTM held-out": [], "LSTM training": [], "Markov order 1 held-out": []}
-    with timed(timings, "training"):
-        fitted = train_models(case, sizes, run)
-    for seed, est in enumerate(fitted):
+    for seed, est, gen in trained_chains(case, sizes, run, timings, entropy):
         train = case.replicas[seed]
-        model = est.fetch_model()
-        log(f"{case.name}, seed {seed}: trained, best epoch {est.best_epoch}")
-        with timed(timings, "generation"):
-            gen = generate(model, case, sizes, seed)
         with timed(timings, "statistics"):
-            entropy["LSTM held-out"].append(model.score(case.held_out))
             entropy["LSTM training"].append(est.history["train_loss"][est.best_epoch - 1])
-            entropy["Markov order 1 held-out"].append(
-                markov_cross_entropy(train, case.held_out, 1, case.n_states))
             for lag in MSM_LAGS:
                 cmp = compare(train, gen, n_states=case.n_states, msm_lag=lag,
                               lagtimes=[1], metastable_sets=case.metastable_sets, seed=seed)
@@ -525,18 +545,9 @@ def memory_test(raw_case, paper_case, sizes, run, timings):
         md_x = [measure([d], paper_case) for d in paper_case.reference]
     samples = {"LSTM": [], "MSM lag 1": []}
     entropy = {"LSTM held-out": [], "Markov order 1 held-out": []}
-    with timed(timings, "training"):
-        fitted = train_models(raw_case, sizes, run)
-    for seed, est in enumerate(fitted):
+    for seed, _, gen in trained_chains(raw_case, sizes, run, timings, entropy):
         train = raw_case.replicas[seed]
-        model = est.fetch_model()
-        log(f"{raw_case.name}, seed {seed}: trained")
-        with timed(timings, "generation"):
-            gen = generate(model, raw_case, sizes, seed)
         with timed(timings, "statistics"):
-            entropy["LSTM held-out"].append(model.score(raw_case.held_out))
-            entropy["Markov order 1 held-out"].append(
-                markov_cross_entropy(train, raw_case.held_out, 1, raw_case.n_states))
             cmp = compare(train, gen, n_states=raw_case.n_states, msm_lag=1,
                           lagtimes=[1], metastable_sets=raw_case.metastable_sets, seed=seed)
             samples["LSTM"].append(measure(postprocess_labels(disc, list(gen)), paper_case))
