@@ -369,6 +369,18 @@ def matmul_peak(sizes, device, repeats):
     return best
 
 
+def one_epoch_estimator(network, batch, seq_length, device, seed=0):
+    """An estimator that trains one epoch of non-overlapping windows, no validation."""
+    return LSTMEstimator(*network, seq_length=seq_length, batch_size=batch, epochs=1,
+                         stride=seq_length, validation_fraction=0, n_states=N_STATES,
+                         device=device, seed=seed)
+
+
+def random_states(rng, steps, batch, seq_length):
+    """Random states for exactly ``steps`` batches of :func:`one_epoch_estimator`."""
+    return rng.integers(0, N_STATES, steps * batch * seq_length + 1)
+
+
 def training_rate(network, batch, seq_length, steps, device, repeats):
     """Training characters per second of :meth:`mdlstm.LSTMEstimator.fit`.
 
@@ -380,10 +392,8 @@ def training_rate(network, batch, seq_length, steps, device, repeats):
     rng = np.random.default_rng(0)
 
     def fit_time(n_steps):
-        data = rng.integers(0, N_STATES, n_steps * batch * seq_length + 1)
-        est = LSTMEstimator(*network, seq_length=seq_length, batch_size=batch, epochs=1,
-                            stride=seq_length, validation_fraction=0, n_states=N_STATES,
-                            device=device, seed=0)
+        data = random_states(rng, n_steps, batch, seq_length)
+        est = one_epoch_estimator(network, batch, seq_length, device)
         return est.fit(data).history["time_s"][0]
 
     fit_time(1)
@@ -418,10 +428,8 @@ def bench_training(sizes, device, threads):
 
 def bench_fit_many(steps):
     """Seconds to train two 8/64/1 models with fit_many (2 x 1 thread) and in turn."""
-    data = np.random.default_rng(0).integers(0, N_STATES, steps * 64 * 100 + 1)
-    estimators = [LSTMEstimator(*PAPER_NET, seq_length=100, batch_size=64, epochs=1,
-                                stride=100, validation_fraction=0, n_states=N_STATES,
-                                device="cpu", seed=seed) for seed in (0, 1)]
+    data = random_states(np.random.default_rng(0), steps, 64, 100)
+    estimators = [one_epoch_estimator(PAPER_NET, 64, 100, "cpu", seed) for seed in (0, 1)]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
