@@ -29,8 +29,9 @@ training
     Characters per second of :meth:`mdlstm.LSTMEstimator.fit` (the epoch time
     the estimator records itself, after a one-step warm-up fit of the same
     shapes) and the matrix-product FLOP/s this implies (:func:`train_flops_per_char`),
-    against the best ``torch.matmul`` rate of square float32 matrices at the
-    same thread count, measured before and after the training runs.
+    against the best ``torch.matmul`` rate of square matrices of the same
+    precision at the same thread count, measured before and after the
+    training runs; in float32 and with ``precision="bfloat16"``.
 many models
     Wall time of training two 8/64/1 models (different seeds, one epoch of
     ``many_steps`` batches of 64 each) with :func:`mdlstm.train.fit_many`, 2
@@ -89,7 +90,7 @@ import mdlstm
 from mdlstm import LSTMEstimator, LSTMModel
 from mdlstm.model import CharLSTM, resolve_device
 from mdlstm.systems import alanine_dipeptide
-from mdlstm.train import fit_many
+from mdlstm.train import PRECISIONS, fit_many
 
 #: Alphabet size of every benchmark model (the paper's alanine dipeptide bins).
 N_STATES = 20
@@ -359,21 +360,23 @@ def train_flops_per_char(embedding_dim, hidden_size, n_layers, n_states):
     return 3 * forward
 
 
-def matmul_peak(sizes, device, repeats):
-    """Best FLOP/s of ``torch.matmul`` on square float32 matrices of the given sizes."""
+def matmul_peak(sizes, device, repeats, precision="float32"):
+    """Best FLOP/s of ``torch.matmul`` on square matrices of the given sizes
+    and precision (``"float32"`` or ``"bfloat16"``)."""
     best = 0.0
+    dtype = getattr(torch, precision)
     for n in sizes:
-        a = torch.randn(n, n, device=device)
-        b = torch.randn(n, n, device=device)
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
         best = max(best, 2 * n**3 / best_time(lambda: torch.matmul(a, b), repeats, device))
     return best
 
 
-def one_epoch_estimator(network, batch, seq_length, device, seed=0):
+def one_epoch_estimator(network, batch, seq_length, device, seed=0, precision="float32"):
     """An estimator that trains one epoch of non-overlapping windows, no validation."""
     return LSTMEstimator(*network, seq_length=seq_length, batch_size=batch, epochs=1,
                          stride=seq_length, validation_fraction=0, n_states=N_STATES,
-                         device=device, seed=seed)
+                         device=device, seed=seed, precision=precision)
 
 
 def random_states(rng, steps, batch, seq_length):
@@ -381,7 +384,7 @@ def random_states(rng, steps, batch, seq_length):
     return rng.integers(0, N_STATES, steps * batch * seq_length + 1)
 
 
-def training_rate(network, batch, seq_length, steps, device, repeats):
+def training_rate(network, batch, seq_length, steps, device, repeats, precision):
     """Training characters per second of :meth:`mdlstm.LSTMEstimator.fit`.
 
     The data are random states, cut into exactly ``steps * batch``
@@ -393,7 +396,7 @@ def training_rate(network, batch, seq_length, steps, device, repeats):
 
     def fit_time(n_steps):
         data = random_states(rng, n_steps, batch, seq_length)
-        est = one_epoch_estimator(network, batch, seq_length, device)
+        est = one_epoch_estimator(network, batch, seq_length, device, precision=precision)
         return est.fit(data).history["time_s"][0]
 
     fit_time(1)
@@ -406,24 +409,37 @@ def bench_training(sizes, device, threads):
     Returns
     -------
     dict
-        ``{threads: {"peak": FLOP/s, (network, batch, seq_length): chars/s}}``.
+        ``{threads: {"peak": {precision: FLOP/s},
+        (network, batch, seq_length, precision): chars/s}}``.
     """
     results = {}
-    batch, seq, steps = sizes.alanine_train
+
+    def peaks():
+        return {p: matmul_peak(sizes.matmul_sizes, device, sizes.matmul_repeats, p)
+                for p in PRECISIONS}
+
     for n in threads:
         torch.set_num_threads(n)
         _log(f"training, {n} thread(s)")
-        peak = matmul_peak(sizes.matmul_sizes, device, sizes.matmul_repeats)
+        before = peaks()
         res = {}
-        for b in (64, 256):
-            res[PAPER_NET, b, 100] = training_rate(PAPER_NET, b, 100, sizes.train_steps,
-                                                   device, sizes.repeats)
-        res[ALANINE_NET, batch, seq] = training_rate(ALANINE_NET, batch, seq, steps,
-                                                     device, 1)
+        for config in training_configs(sizes):
+            network, batch, seq, precision = config
+            steps, repeats = ((sizes.train_steps, sizes.repeats) if network == PAPER_NET
+                              else (sizes.alanine_train[2], 1))
+            res[config] = training_rate(network, batch, seq, steps, device, repeats, precision)
         # measured before and after the training runs: the best is the least disturbed
-        res["peak"] = max(peak, matmul_peak(sizes.matmul_sizes, device, sizes.matmul_repeats))
+        res["peak"] = {p: max(before[p], after) for p, after in peaks().items()}
         results[n] = res
     return results
+
+
+def training_configs(sizes):
+    """(network, batch, seq_length, precision) of every training row."""
+    batch, seq, _ = sizes.alanine_train
+    return [(PAPER_NET, 64, 100, "float32")] + [
+        (network, b, length, precision) for precision in PRECISIONS
+        for network, b, length in ((PAPER_NET, 256, 100), (ALANINE_NET, batch, seq))]
 
 
 def bench_fit_many(steps):
@@ -663,25 +679,25 @@ def md_row(rates, threads):
                _verdict(ratio >= TARGET_SIM_VS_MD))
 
 
-def training_rows(results, threads, alanine_shape):
+def training_rows(results, threads, sizes):
     rows = []
-    configs = [(PAPER_NET, 64, 100), (PAPER_NET, 256, 100), (ALANINE_NET, *alanine_shape[:2])]
     for n in threads:
         res = results[n]
-        for network, batch, seq in configs:
-            rate = res[network, batch, seq]
+        for network, batch, seq, precision in training_configs(sizes):
+            rate = res[network, batch, seq, precision]
             flops = rate * train_flops_per_char(*network, N_STATES)
-            fraction = flops / res["peak"]
+            peak = res["peak"][precision]
+            fraction = flops / peak
             target, result = "-", "-"
-            if network == PAPER_NET and batch == 256:
+            if network == PAPER_NET and batch == 256 and precision == "float32":
                 target = f">= {TARGET_TRAIN_PEAK:.0%} of peak"
                 result = _verdict(fraction >= TARGET_TRAIN_PEAK)
             name = "/".join(map(str, network))
             rows.append(Row(
-                f"training {name}, batch {batch}, seq {seq} vs matmul peak "
-                f"({_threads_label(n)})",
+                f"training {name}, batch {batch}, seq {seq}, {precision} vs {precision} "
+                f"matmul peak ({_threads_label(n)})",
                 f"{_num(rate, 'chars/s')}, {_num(flops / 1e9, 'GFLOP/s')}",
-                _num(res["peak"] / 1e9, "GFLOP/s"), f"{fraction:.1%}", target, result))
+                _num(peak / 1e9, "GFLOP/s"), f"{fraction:.1%}", target, result))
     return rows
 
 
@@ -803,8 +819,7 @@ def main(argv=None):
     rates = bench_generation(sizes, device, threads)
     rows, best_n = generation_rows(sizes, rates, threads)
     rows.append(md_row(rates[best_n], best_n))
-    rows += training_rows(bench_training(sizes, device, threads), threads,
-                          sizes.alanine_train)
+    rows += training_rows(bench_training(sizes, device, threads), threads, sizes)
     _log("training two models with fit_many")
     rows.append(fit_many_row(bench_fit_many(sizes.many_steps)))
     _log("CV extraction")
@@ -839,9 +854,9 @@ def main(argv=None):
         f"layers of 2*4H(I+H) (I: layer input size) + 2*H*{N_STATES} (output layer); "
         "backward = 2 x forward (dX and dW of every product); total 3 x forward = "
         f"{flops[PAPER_NET]:,} for 8/64/1, {flops[ALANINE_NET]:,} for 128/1024/1. "
-        "The matmul peak is the best of square float32 products of sizes "
-        f"{', '.join(map(str, sizes.matmul_sizes))} at the same thread count, measured "
-        "before and after the training fits.",
+        "The matmul peak is the best of square products of sizes "
+        f"{', '.join(map(str, sizes.matmul_sizes))} in the same precision at the same thread "
+        "count, measured before and after the training fits.",
     ])
     print(report)
     if args.out:

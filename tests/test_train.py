@@ -87,6 +87,27 @@ def test_cpu_chunks_give_the_steps_of_the_whole_batch(chain, monkeypatch):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=k)
 
 
+@pytest.mark.parametrize("scaling, factor", [(None, 1.0), ("sqrt", 2.0), ("linear", 4.0)])
+def test_lr_scaling_scales_the_peak_rate_with_the_batch(chain, scaling, factor):
+    est = LSTMEstimator(epochs=1, seed=0, lr_scaling=scaling, **{**SMALL, "batch_size": 256})
+    est.fit(chain[:14_000])
+    assert est.history["learning_rate"][0] == pytest.approx(3e-3 * factor)
+    assert est.fetch_model().metadata["training"]["learning_rate"] == pytest.approx(3e-3 * factor)
+
+
+def test_bfloat16_training_is_mixed_precision_of_the_same_fit(chain):
+    """bfloat16 arithmetic changes the losses a little, not the float32 weights."""
+    fits = {p: LSTMEstimator(epochs=2, seed=3, precision=p, **SMALL).fit(chain[:12_000])
+            for p in ("float32", "bfloat16")}
+    losses = {p: np.array(f.history["train_loss"]) for p, f in fits.items()}
+    assert not np.array_equal(losses["bfloat16"], losses["float32"])
+    np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=1e-3)
+    model = fits["bfloat16"].fetch_model()
+    assert all(p.dtype == torch.float32 for p in model.network.parameters())
+    assert model.metadata["training"]["precision"] == "bfloat16"
+    assert model.generate(200, n_trajectories=4, seed=0).shape == (4, 200)
+
+
 def test_fit_many_equals_fits_in_this_process(chain):
     torch.set_num_threads(1)  # the workers' thread count: the same arithmetic
     estimators = [LSTMEstimator(epochs=1, seed=seed, **SMALL) for seed in (5, 6)]
@@ -142,6 +163,8 @@ def test_validation_is_tail_of_each_trajectory():
     ({"hidden_size": 2.5}, TypeError, "hidden_size must be a positive integer"),
     ({"learning_rate": -1}, ValueError, "learning_rate must be a positive"),
     ({"lr_schedule": "step"}, ValueError, "lr_schedule must be 'cosine' or 'constant'"),
+    ({"lr_scaling": "cubic"}, ValueError, "lr_scaling must be None, 'sqrt' or 'linear'"),
+    ({"precision": "float16"}, ValueError, "precision must be 'float32' or 'bfloat16'"),
     ({"stride": 0}, ValueError, "stride must be a positive integer"),
     ({"validation_fraction": 1.0}, ValueError,
      r"validation_fraction must be a number in \[0, 1\)"),
