@@ -22,7 +22,8 @@ What happens in ``fit``
 4. After each epoch the held-out block is scored with the LSTM state carried
    through it, exactly as the model runs when it generates. Training stops when
    that loss has not improved for ``patience`` epochs, and the best weights are
-   restored.
+   restored. A block with fewer than ``MIN_HELD_OUT_CHANGES`` state changes
+   draws a warning: its loss is noise at the level that separates epochs.
 
 Why overlapping windows
 -----------------------
@@ -43,6 +44,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +65,12 @@ AUTO_WINDOWS_PER_EPOCH = 8_000
 #: rounding), faster, because oneDNN's LSTM slows down per character once a
 #: batch's activations outgrow the caches (benchmarks/perf.py, batch 256).
 CPU_CHUNK = 64
+#: Fewer state changes than this in the held-out block draw a warning when it
+#: drives early stopping. In the fidelity benchmark (docs/benchmarks.md) blocks
+#: with ~70 (4-state) and ~120 (triangular 3-state) changes picked epochs by
+#: noise and kept undertrained models; ~1,200 (linear 3-state) and ~3,000
+#: (alanine dipeptide) worked, and so did ~300 in the tests' 3-state chain.
+MIN_HELD_OUT_CHANGES = 200
 #: Batch size of the paper, the reference of ``lr_scaling``.
 PAPER_BATCH = 64
 #: Exponent of ``batch_size / PAPER_BATCH`` that scales the learning rate.
@@ -221,6 +229,8 @@ class LSTMEstimator:
             raise ValueError("dtrajs contain a single state; at least 2 states are "
                              "needed to learn dynamics")
         train, val = split_held_out(trajs, self.validation_fraction)
+        if val and self.patience is not None:
+            _warn_if_few_changes(val, self.validation_fraction)
         stride = self._stride(train)
         starts = window_starts(train, self.seq_length + 1, stride)
         if starts.size == 0:
@@ -431,6 +441,19 @@ def window_starts(trajs, length, stride):
             starts.append(offset + np.arange(0, len(traj) - length + 1, stride))
         offset += len(traj)
     return np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
+
+
+def _warn_if_few_changes(val, fraction):
+    """Warn when the held-out block has too few state changes to stop early on."""
+    changes = sum(int(np.count_nonzero(np.diff(v))) for v in val)
+    if changes < MIN_HELD_OUT_CHANGES:
+        warnings.warn(
+            f"the held-out block (validation_fraction={fraction}) holds only {changes} "
+            f"state changes (fewer than {MIN_HELD_OUT_CHANGES}): its loss may be too noisy "
+            "to tell one epoch from the next, and early stopping may keep an undertrained "
+            "model. With rare transitions, train on all the data for a fixed number of "
+            "epochs (validation_fraction=0) and score the model on independent data; "
+            "see the user guide, 'Rare transitions'.", UserWarning, stacklevel=3)
 
 
 def _mean_nll(net, trajs, device):

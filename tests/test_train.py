@@ -1,5 +1,7 @@
 """Tests of mdlstm.train: windows, training, early stopping, repeatability."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,10 @@ from mdlstm.train import LSTMEstimator, fit_many, split_held_out, window_starts
 P3 = np.array([[0.90, 0.06, 0.04],
                [0.05, 0.90, 0.05],
                [0.04, 0.08, 0.88]])
+# The unit tests' short chains have few held-out state changes; the test of
+# that warning checks it on its own.
+pytestmark = pytest.mark.filterwarnings("ignore:the held-out block")
+
 SMALL = dict(embedding_dim=4, hidden_size=32, seq_length=50, batch_size=64, device="cpu")
 
 
@@ -106,6 +112,17 @@ def test_bfloat16_training_is_mixed_precision_of_the_same_fit(chain):
     assert all(p.dtype == torch.float32 for p in model.network.parameters())
     assert model.metadata["training"]["precision"] == "bfloat16"
     assert model.generate(200, n_trajectories=4, seed=0).shape == (4, 200)
+
+
+def test_few_held_out_changes_warn_about_early_stopping():
+    """A held-out block of rare transitions cannot drive early stopping: a warning."""
+    rare = np.repeat(np.arange(40) % 2, 500)  # 39 changes, 3 of them in the last 10 %
+    with pytest.warns(UserWarning, match=r"holds only 3 state changes.*validation_fraction=0"):
+        LSTMEstimator(epochs=1, **SMALL).fit(rare)
+    for quiet in (dict(validation_fraction=0), dict(patience=None)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            LSTMEstimator(epochs=1, **SMALL, **quiet).fit(rare)
 
 
 def test_fit_many_equals_fits_in_this_process(chain):
