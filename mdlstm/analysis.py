@@ -80,7 +80,11 @@ class LSTMDynamics(AnalysisBase):
     embedding_dim, hidden_size, n_layers, seq_length, batch_size, epochs, learning_rate
         Model and training settings, see :class:`~mdlstm.train.LSTMEstimator`.
     validation_fraction : float
-        Fraction of the frames, at the end, held out from training.
+        Fraction of the frames, at the end, held out from training (early
+        stopping and the held-out cross-entropy); 0 trains on every frame
+        for all ``epochs``.
+    precision : {"float32", "bfloat16"}
+        Training arithmetic, see :class:`~mdlstm.train.LSTMEstimator`.
     n_steps : int, optional
         Characters generated per chain; default: as many as analysed frames.
     n_trajectories : int
@@ -135,7 +139,7 @@ class LSTMDynamics(AnalysisBase):
                  hidden_size=64, n_layers=1, seq_length=100, batch_size=64, epochs=20,
                  learning_rate=3e-3, validation_fraction=0.1, n_steps=None,
                  n_trajectories=16, temperature=1.0, lagtimes=None, device="auto",
-                 seed=None, verbose=False, **kwargs):
+                 seed=None, verbose=False, precision="float32", **kwargs):
         if isinstance(atomgroup, Universe):
             universe = atomgroup
         elif isinstance(atomgroup, AtomGroup):
@@ -169,7 +173,7 @@ class LSTMDynamics(AnalysisBase):
             embedding_dim=embedding_dim, hidden_size=hidden_size, n_layers=n_layers,
             seq_length=seq_length, batch_size=batch_size, epochs=epochs,
             learning_rate=learning_rate, validation_fraction=validation_fraction,
-            device=device, seed=self._seed, verbose=verbose)
+            precision=precision, device=device, seed=self._seed, verbose=verbose)
         self._estimator()._check_params()
         self._n_steps = None if n_steps is None else positive_int(n_steps, "n_steps")
         self._n_trajectories = positive_int(n_trajectories, "n_trajectories")

@@ -74,3 +74,14 @@ def test_step_changes_the_model_time_step(files, tmp_path, capsys):
     assert main(["fit", top, traj, "--cv", "coordinate:all;x", "--out", str(out),
                  "--step", "2"] + ARGS) == 0
     assert "750 frames, one model step = 1 ps" in capsys.readouterr().out
+
+
+def test_training_options_reach_the_model(files, tmp_path, capsys):
+    top, traj, _ = files
+    out = tmp_path / "rep"
+    assert main(["fit", top, traj, "--cv", "coordinate:all;x", "--out", str(out),
+                 "--validation-fraction", "0", "--precision", "bfloat16"] + ARGS) == 0
+    training = LSTMModel.load(out / "model.mdlstm").metadata["training"]
+    assert training["validation_fraction"] == 0 and training["precision"] == "bfloat16"
+    assert "1500 frames" in capsys.readouterr().out
+
