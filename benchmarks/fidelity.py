@@ -35,10 +35,11 @@ What it does, per system
    paper's 20 uniform bins of :math:`\sin\phi` on [-1, 1], and 20 periodic
    bins of :math:`\phi`.
 3. **Models.** ``--seeds`` independent :class:`~mdlstm.LSTMEstimator` fits
-   (defaults in full mode), one per replica, each generating ``n_chains``
-   chains prompted with windows of its training data taken at evenly spaced
-   positions (so the chains start in the states of the data in their
-   proportions); MSMs at lag 1 and lag 10 estimated on the same training
+   (full mode: the library defaults, or the paper's training for the systems
+   with rare transitions, see ``FULL``), one per replica, each generating
+   ``n_chains`` chains prompted with windows of its training data taken at
+   evenly spaced positions (so the chains start in the states of the data in
+   their proportions); MSMs at lag 1 and lag 10 estimated on the same training
    labels and simulated by :func:`mdlstm.compare` for as long as the LSTM
    chains.
 4. **Statistics.** Populations, transition counts per 1e5 frames for every
