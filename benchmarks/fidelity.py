@@ -201,8 +201,9 @@ PAPER_TRAINING = {"epochs": 20, "validation_fraction": 0.0}
 #: reference. With the defaults (early stopping on the last 10 % of each
 #: walker) they came out undertrained: that block holds too few transitions,
 #: so its loss is noise at the level that separates epochs. On 9-walker
-#: replicas it chose 4-state epochs 11-18 of 40 (slow pairs 10-50 % too
-#: frequent, 0.6 jumps 0<->3 per 1e5 frames); on 16-walker replicas it chose
+#: replicas it chose 4-state epochs 11-18 when allowed 40, and with the
+#: default 20 epochs the slow pairs came out 10-51 % too frequent, with 0.6
+#: jumps 0<->3 per 1e5 frames; on 16-walker replicas it chose
 #: triangular epochs 6-16 of 20 and state 0 came out at 0.269 ± 0.017 where
 #: MD has 0.320 ± 0.007. The linear 3-state system (a transition every ~130
 #: frames) and alanine dipeptide keep the defaults: 40 epochs without a

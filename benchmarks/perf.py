@@ -361,8 +361,11 @@ def train_flops_per_char(embedding_dim, hidden_size, n_layers, n_states):
 
 
 def matmul_peak(sizes, device, repeats, precision="float32"):
-    """Best FLOP/s of ``torch.matmul`` on square matrices of the given sizes
-    and precision (``"float32"`` or ``"bfloat16"``)."""
+    """Best FLOP/s of ``torch.matmul`` on square matrices of the given sizes.
+
+    `precision` names the torch dtype of the matrices (``"float32"`` or
+    ``"bfloat16"``).
+    """
     best = 0.0
     dtype = getattr(torch, precision)
     for n in sizes:

@@ -83,8 +83,6 @@ class LSTMDynamics(AnalysisBase):
         Fraction of the frames, at the end, held out from training (early
         stopping and the held-out cross-entropy); 0 trains on every frame
         for all ``epochs``.
-    precision : {"float32", "bfloat16"}
-        Training arithmetic, see :class:`~mdlstm.train.LSTMEstimator`.
     n_steps : int, optional
         Characters generated per chain; default: as many as analysed frames.
     n_trajectories : int
@@ -100,6 +98,8 @@ class LSTMDynamics(AnalysisBase):
         ``results.seed``) when None.
     verbose : bool
         Progress bars for the frames, training and generation.
+    precision : {"float32", "bfloat16"}
+        Training arithmetic, see :class:`~mdlstm.train.LSTMEstimator`.
 
     Attributes
     ----------

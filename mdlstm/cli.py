@@ -88,7 +88,8 @@ def _run(universe, cv, out, args, title):
     t0 = time.perf_counter()
     run = LSTMDynamics(universe, cv, n_states=args.n_states, epochs=args.epochs,
                        validation_fraction=args.validation_fraction,
-                       precision=args.precision, n_steps=args.n_steps, n_trajectories=args.n_trajectories,
+                       precision=args.precision, n_steps=args.n_steps,
+                       n_trajectories=args.n_trajectories,
                        device=args.device, seed=args.seed, verbose=not args.quiet)
     run.run(step=args.step, verbose=not args.quiet)
     paths = run.report(out, overwrite=args.overwrite)

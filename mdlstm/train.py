@@ -22,8 +22,9 @@ What happens in ``fit``
 4. After each epoch the held-out block is scored with the LSTM state carried
    through it, exactly as the model runs when it generates. Training stops when
    that loss has not improved for ``patience`` epochs, and the best weights are
-   restored. A block with fewer than ``MIN_HELD_OUT_CHANGES`` state changes
-   draws a warning: its loss is noise at the level that separates epochs.
+   restored (also with ``patience=None``). A block with fewer than
+   ``MIN_HELD_OUT_CHANGES`` state changes draws a warning: its loss may be
+   noise at the level that separates epochs.
 
 Why overlapping windows
 -----------------------
@@ -68,7 +69,7 @@ CPU_CHUNK = 64
 #: Fewer state changes than this in the held-out block draw a warning when it
 #: drives early stopping. In the fidelity benchmark (docs/benchmarks.md) blocks
 #: with ~70 (4-state) and ~120 (triangular 3-state) changes picked epochs by
-#: noise and kept undertrained models; ~1,200 (linear 3-state) and ~3,000
+#: noise and kept undertrained models; ~1,200 (linear 3-state) and ~1,200-1,400
 #: (alanine dipeptide) worked, and so did ~300 in the tests' 3-state chain.
 MIN_HELD_OUT_CHANGES = 200
 #: Batch size of the paper, the reference of ``lr_scaling``.
@@ -97,15 +98,18 @@ class LSTMEstimator:
     epochs : int
         Maximum passes over the training windows (paper: 20).
     learning_rate : float
-        Peak Adam learning rate at ``batch_size=64``. The default 3e-3 with
-        cosine decay converges on 1e4-1e6 frames where the paper's constant
-        1e-3 left populations and rates visibly off (see the design notes).
+        Peak Adam learning rate (with ``lr_scaling``: the rate of a batch of
+        64). The default 3e-3 with cosine decay converges on 1e4-1e6 frames
+        where the paper's constant 1e-3 left populations and rates visibly
+        off (see the design notes).
     lr_scaling : {None, "sqrt", "linear"}
-        Scale the peak learning rate with the batch size: ``learning_rate *
-        (batch_size / 64) ** p`` with p = 1/2 (``"sqrt"``, the usual rule for
-        Adam) or 1 (``"linear"``); None keeps ``learning_rate`` whatever the
-        batch. A larger batch makes fewer, better-averaged optimizer steps
-        per epoch; scaling the rate keeps the distance travelled per epoch.
+        Scale the peak learning rate with the batch: ``learning_rate *
+        (batch / 64) ** p`` with p = 1/2 (``"sqrt"``, the usual rule for
+        Adam) or 1 (``"linear"``), where ``batch`` is ``batch_size`` (or the
+        number of windows, when there are fewer); None keeps
+        ``learning_rate`` whatever the batch. A larger batch makes fewer,
+        better-averaged optimizer steps per epoch; scaling the rate keeps the
+        distance travelled per epoch.
     lr_schedule : {"cosine", "constant"}
         Learning-rate schedule over all planned optimizer steps.
     stride : int or "auto"
@@ -176,10 +180,12 @@ class LSTMEstimator:
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', "
                              f"got {self.lr_schedule!r}")
-        if self.lr_scaling not in tuple(LR_SCALING):
+        # type first: an array or list would fail the dictionary lookups unnamed
+        if not (self.lr_scaling is None or isinstance(self.lr_scaling, str)) or \
+                self.lr_scaling not in LR_SCALING:
             raise ValueError(f"lr_scaling must be None, 'sqrt' or 'linear', "
                              f"got {self.lr_scaling!r}")
-        if self.precision not in tuple(PRECISIONS):
+        if not isinstance(self.precision, str) or self.precision not in PRECISIONS:
             raise ValueError(f"precision must be 'float32' or 'bfloat16', "
                              f"got {self.precision!r}")
         if self.stride != "auto":
@@ -229,7 +235,7 @@ class LSTMEstimator:
             raise ValueError("dtrajs contain a single state; at least 2 states are "
                              "needed to learn dynamics")
         train, val = split_held_out(trajs, self.validation_fraction)
-        if val and self.patience is not None:
+        if val:
             _warn_if_few_changes(val, self.validation_fraction)
         stride = self._stride(train)
         starts = window_starts(train, self.seq_length + 1, stride)
@@ -290,7 +296,8 @@ class LSTMEstimator:
                               "n_trajectories": len(trajs), "stride": stride,
                               "n_windows": int(starts.size), "batch_size": batch,
                               "seq_length": self.seq_length, "seed": seed,
-                              "learning_rate": peak_lr, "lr_scaling": self.lr_scaling,
+                              "learning_rate": self.learning_rate,
+                              "lr_scaling": self.lr_scaling, "peak_learning_rate": peak_lr,
                               "lr_schedule": self.lr_schedule,
                               "precision": self.precision,
                               "validation_fraction": self.validation_fraction})
@@ -444,16 +451,18 @@ def window_starts(trajs, length, stride):
 
 
 def _warn_if_few_changes(val, fraction):
-    """Warn when the held-out block has too few state changes to stop early on."""
+    """Warn when the held-out block has too few state changes to choose epochs by."""
     changes = sum(int(np.count_nonzero(np.diff(v))) for v in val)
     if changes < MIN_HELD_OUT_CHANGES:
         warnings.warn(
             f"the held-out block (validation_fraction={fraction}) holds only {changes} "
-            f"state changes (fewer than {MIN_HELD_OUT_CHANGES}): its loss may be too noisy "
-            "to tell one epoch from the next, and early stopping may keep an undertrained "
-            "model. With rare transitions, train on all the data for a fixed number of "
-            "epochs (validation_fraction=0) and score the model on independent data; "
-            "see the user guide, 'Rare transitions'.", UserWarning, stacklevel=3)
+            f"state changes (fewer than {MIN_HELD_OUT_CHANGES}): its loss, which picks the "
+            "epoch whose weights are kept and drives early stopping, may be too noisy to "
+            "tell one epoch from the next, and an undertrained model may be kept. With "
+            "rare transitions, train on all the data for a fixed number of epochs "
+            "(validation_fraction=0; mdlstm: --validation-fraction 0) and score the model "
+            "on independent data; see the user guide, 'Rare transitions'.",
+            UserWarning, stacklevel=3)
 
 
 def _mean_nll(net, trajs, device):

@@ -84,4 +84,3 @@ def test_training_options_reach_the_model(files, tmp_path, capsys):
     training = LSTMModel.load(out / "model.mdlstm").metadata["training"]
     assert training["validation_fraction"] == 0 and training["precision"] == "bfloat16"
     assert "1500 frames" in capsys.readouterr().out
-
