@@ -393,6 +393,12 @@ def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1):
     ------
     TypeError, ValueError
         Naming the offending argument, before any process starts.
+
+    Warns
+    -----
+    UserWarning
+        A warning of a worker's fit, raised again here with the index of its
+        estimator.
     """
     estimators, datasets = list(estimators), list(datasets)
     if not estimators:
@@ -415,12 +421,20 @@ def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1):
     with concurrent.futures.ProcessPoolExecutor(n_workers, mp_context=context,
                                                 initializer=torch.set_num_threads,
                                                 initargs=(threads,)) as pool:
-        return list(pool.map(_fit, estimators, datasets))
+        results = list(pool.map(_fit, estimators, datasets))
+    # a worker's warnings reach the caller's filters only when raised here
+    for k, (_, caught) in enumerate(results):
+        for message, category in caught:
+            warnings.warn(f"estimators[{k}]: {message}", category, stacklevel=2)
+    return [fitted for fitted, _ in results]
 
 
 def _fit(estimator, dtrajs):
-    """One fit in a worker of :func:`fit_many`."""
-    return estimator.fit(dtrajs)
+    """One fit in a worker of :func:`fit_many`: the fitted estimator and its warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = estimator.fit(dtrajs)
+    return fitted, [(str(w.message), w.category) for w in caught]
 
 
 def split_held_out(trajs, fraction):

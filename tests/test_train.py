@@ -160,6 +160,12 @@ def test_fit_many_checks_data_before_starting(chain):
         fit_many([LSTMEstimator(), LSTMEstimator()], [chain[:500], np.array([0, 1, -1])])
 
 
+def test_fit_many_raises_the_workers_warnings_in_the_caller():
+    rare = np.repeat(np.arange(40) % 2, 500)  # few held-out changes: fit warns
+    with pytest.warns(UserWarning, match=r"estimators\[0\]: the held-out block"):
+        fit_many([LSTMEstimator(epochs=1, **SMALL)], [rare], n_workers=1)
+
+
 def test_windows_never_cross_trajectories():
     trajs = [np.arange(10), np.arange(7), np.arange(3)]
     starts = window_starts(trajs, 4, 2)
