@@ -124,9 +124,10 @@ class LSTMEstimator:
         Arithmetic of the training passes. ``"bfloat16"`` runs the forward
         and backward passes under :class:`torch.autocast` (the LSTM and the
         matrix products in bfloat16, the loss in float32) on float32 master
-        weights updated in float32: faster on GPUs and on CPUs with bfloat16
-        units (AVX512-BF16, AMX), slower on CPUs without them. Validation,
-        the saved model and generation stay float32.
+        weights updated in float32: meant for GPUs and CPUs with bfloat16
+        units (AVX512-BF16, AMX; measured on the latter only, see
+        ``docs/performance.md``). Validation, the saved model and generation
+        stay float32.
     n_states : int, optional
         Alphabet size; default ``1 + max(state)`` over the data.
     device : str
