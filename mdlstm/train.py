@@ -39,7 +39,9 @@ budget of optimizer steps whatever the data size.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -62,9 +64,11 @@ __all__ = ["LSTMEstimator", "fit_many"]
 #: Windows per epoch aimed at by ``stride="auto"``.
 AUTO_WINDOWS_PER_EPOCH = 8_000
 #: On a CPU, a batch is run forward and backward in chunks of at most this
-#: many windows, their gradients accumulated: the same optimizer step (up to
+#: many windows, their gradients summed: the same optimizer step (up to
 #: rounding), faster, because oneDNN's LSTM slows down per character once a
 #: batch's activations outgrow the caches (benchmarks/perf.py, batch 256).
+#: With several torch threads the chunks of a batch run side by side, one
+#: thread each (see :func:`_chunk_map`).
 CPU_CHUNK = 64
 #: Fewer state changes than this in the held-out block draw a warning when it
 #: drives early stopping. In the fidelity benchmark (docs/benchmarks.md) blocks
@@ -266,25 +270,28 @@ class LSTMEstimator:
                                       "that run or choose another checkpoint_dir")
         data = torch.as_tensor(np.concatenate(train).astype(_state_dtype(n_states)[0]),
                                device=device)
+        chunk = CPU_CHUNK if device.type == "cpu" else batch
+        passes = _ChunkPass(net, data, self.seq_length, batch, PRECISIONS[self.precision])
         bar = tqdm(total=self.epochs, initial=run.epoch, disable=not self.verbose,
                    desc="training", unit="epoch")
-        while not run.finished:
-            run.epoch += 1
-            t0 = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
-            train_loss = self._epoch(run, data, starts, batch, n_states)
-            run.net.eval()
-            val_loss = _mean_nll(run.net, val, device) if val else None
-            run.record(epoch=run.epoch, train_loss=train_loss, val_loss=val_loss,
-                       learning_rate=lr, time_s=time.perf_counter() - t0)
-            run.finished = run.epoch >= self.epochs or (
-                val_loss is not None and self.patience is not None
-                and run.epoch - run.best_epoch >= self.patience)
-            if checkpoint is not None:
-                checkpoint.save(run)
-            bar.update(1)
-            bar.set_postfix(train=f"{train_loss:.4f}",
-                            val="-" if val_loss is None else f"{val_loss:.4f}")
+        with _chunk_map(device, -(-batch // chunk)) as chunk_map:
+            while not run.finished:
+                run.epoch += 1
+                t0 = time.perf_counter()
+                lr = optimizer.param_groups[0]["lr"]
+                train_loss = self._epoch(run, passes, starts, batch, chunk, chunk_map)
+                run.net.eval()
+                val_loss = _mean_nll(run.net, val, device) if val else None
+                run.record(epoch=run.epoch, train_loss=train_loss, val_loss=val_loss,
+                           learning_rate=lr, time_s=time.perf_counter() - t0)
+                run.finished = run.epoch >= self.epochs or (
+                    val_loss is not None and self.patience is not None
+                    and run.epoch - run.best_epoch >= self.patience)
+                if checkpoint is not None:
+                    checkpoint.save(run)
+                bar.update(1)
+                bar.set_postfix(train=f"{train_loss:.4f}",
+                                val="-" if val_loss is None else f"{val_loss:.4f}")
         bar.close()
         net.load_state_dict(run.best_state)
         self.history = run.history
@@ -305,31 +312,22 @@ class LSTMEstimator:
         self._model = LSTMModel(net, meta, device=device)
         return self
 
-    def _epoch(self, run, data, starts, batch, n_states):
+    def _epoch(self, run, passes, starts, batch, chunk, chunk_map):
         """One pass over the windows in a fresh random order; mean training loss."""
         net, optimizer = run.net, run.optimizer
-        device = data.device
+        device = passes.data.device
         net.train()
         n_batches = starts.size // batch
         order = torch.as_tensor(run.rng.permutation(starts)[:n_batches * batch],
                                 device=device).view(n_batches, batch)
-        offsets = torch.arange(self.seq_length + 1, device=device)
         total = torch.zeros((), device=device)
-        chunk = CPU_CHUNK if device.type == "cpu" else batch
-        autocast_dtype = PRECISIONS[self.precision]
         for idx in order:
-            optimizer.zero_grad(set_to_none=True)
-            # the batch's mean loss, accumulated over chunks of windows
-            for part in idx.split(chunk):
-                windows = data[part[:, None] + offsets].long()
-                with torch.autocast(device.type, dtype=autocast_dtype,
-                                    enabled=autocast_dtype is not None):
-                    logits, _ = net(windows[:, :-1])
-                    loss = nn.functional.cross_entropy(logits.reshape(-1, n_states),
-                                                       windows[:, 1:].reshape(-1))
-                loss = loss * (len(part) / batch)
-                loss.backward()
-                total += loss.detach()
+            losses, grads = zip(*chunk_map(passes, idx.split(chunk)))
+            # summed in chunk order, whichever thread computed each: the same
+            # step as one backward pass accumulating chunk after chunk
+            for param, parts in zip(net.parameters(), zip(*grads)):
+                param.grad = functools.reduce(torch.add, parts)
+            total += functools.reduce(torch.add, losses)
             optimizer.step()
             run.scheduler.step()
         return total.item() / n_batches
@@ -478,6 +476,63 @@ def _warn_if_few_changes(val, fraction):
             "(validation_fraction=0; mdlstm: --validation-fraction 0) and score the model "
             "on independent data; see the user guide, 'Rare transitions'.",
             UserWarning, stacklevel=3)
+
+
+class _ChunkPass:
+    """Forward and backward pass of one chunk of a batch of training windows.
+
+    Called with the start indices of the chunk's windows, it returns the
+    chunk's share of the batch's mean cross-entropy (detached) and that
+    share's gradient for every parameter, leaving ``.grad`` untouched, so
+    that chunks can run in any thread and be summed in a fixed order.
+    """
+
+    def __init__(self, net, data, seq_length, batch, autocast_dtype):
+        self.net, self.data, self.batch = net, data, batch
+        self.params = list(net.parameters())
+        self.offsets = torch.arange(seq_length + 1, device=data.device)
+        self.autocast_dtype = autocast_dtype
+
+    def __call__(self, starts):
+        windows = self.data[starts[:, None] + self.offsets].long()
+        # autocast is thread-local: entered here, in the thread that runs the chunk
+        with torch.autocast(self.data.device.type, dtype=self.autocast_dtype,
+                            enabled=self.autocast_dtype is not None):
+            logits, _ = self.net(windows[:, :-1])
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
+        loss = loss * (len(starts) / self.batch)
+        return loss.detach(), torch.autograd.grad(loss, self.params)
+
+
+@contextlib.contextmanager
+def _chunk_map(device, n_chunks):
+    """A ``map`` that runs the chunks of a batch side by side on a CPU.
+
+    With ``t`` torch threads, ``min(t, n_chunks)`` worker threads each run
+    whole chunks with one intra-op thread: oneDNN's LSTM splits each small
+    per-step product poorly over threads, so independent chunks use the
+    cores better (``docs/performance.md``). The chunk kernels are then those
+    of a one-thread run, so a fit whose batches hold several chunks gives the
+    same weights with one thread or several. Elsewhere (one thread, one
+    chunk, a GPU) the builtin ``map``.
+    """
+    threads = torch.get_num_threads()
+    workers = min(threads, n_chunks) if device.type == "cpu" else 1
+    if workers < 2:
+        yield map
+        return
+    # Under OpenMP, torch.set_num_threads applies to the calling thread only.
+    # The caller's own thread team is put to one thread meanwhile: its idle
+    # helpers otherwise compete with the workers for the cores (measured: 15 %
+    # slower on 2 cores).
+    torch.set_num_threads(1)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(
+                workers, thread_name_prefix="mdlstm-chunk", initializer=torch.set_num_threads,
+                initargs=(1,)) as pool:
+            yield pool.map
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _mean_nll(net, trajs, device):

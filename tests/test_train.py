@@ -1,5 +1,6 @@
 """Tests of mdlstm.train: windows, training, early stopping, repeatability."""
 
+import threading
 import warnings
 
 import numpy as np
@@ -91,6 +92,34 @@ def test_cpu_chunks_give_the_steps_of_the_whole_batch(chain, monkeypatch):
     for (k, a), b in zip(fits[64].fetch_model().network.state_dict().items(),
                          fits[256].fetch_model().network.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_chunks_run_side_by_side_with_the_weights_of_one_thread(chain, monkeypatch):
+    """With 2 torch threads the 4 chunks of a batch run on 2 one-thread workers."""
+    seen = set()
+    call = train._ChunkPass.__call__
+
+    def recording_call(self, starts):
+        seen.add((threading.current_thread().name, torch.get_num_threads()))
+        return call(self, starts)
+
+    monkeypatch.setattr(train._ChunkPass, "__call__", recording_call)
+    before = torch.get_num_threads()
+    fits = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            fits[threads] = LSTMEstimator(epochs=2, seed=3, **{**SMALL, "batch_size": 256}).fit(
+                chain[:12_000])
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(before)
+    workers = {name for name, _ in seen if name.startswith("mdlstm-chunk")}
+    assert len(workers) == 2 and {n for name, n in seen if name in workers} == {1}
+    assert fits[1].history["train_loss"] == fits[2].history["train_loss"]
+    for (k, a), b in zip(fits[1].fetch_model().network.state_dict().items(),
+                         fits[2].fetch_model().network.state_dict().values()):
+        assert torch.equal(a, b), k
 
 
 @pytest.mark.parametrize("scaling, factor", [(None, 1.0), ("sqrt", 2.0), ("linear", 4.0)])
