@@ -860,8 +860,6 @@ def _check_n_states(n_states, trajs):
     return positive_int(n_states, "n_states")
 
 
-
-
 def _check_lagtimes(lagtimes, ref, gen):
     """Return the implied-timescale lag times as an int array."""
     if lagtimes is None:
@@ -1082,8 +1080,8 @@ def _measured(sums, members, step, resample, with_errors=True):
     values["transition_counts"] = sums["changes"].sum(axis=0).astype(np.int64).reshape(
         n_states, n_states)
     values["total_time"] = float(time.sum())
-    values["mfpt_events"] = sums["events"].sum(axis=0).astype(np.int64).reshape(n_sets,
-                                                                                   n_sets)
+    values["mfpt_events"] = sums["events"].sum(axis=0).astype(np.int64).reshape(
+        n_sets, n_sets)
     return values, errors
 
 

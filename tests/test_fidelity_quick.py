@@ -29,7 +29,7 @@ def fidelity():
 def quick(fidelity, tmp_path_factory):
     out = tmp_path_factory.mktemp("fidelity") / "quick.md"
     results = fidelity.run(["--quick", "--threads", "1", "--workers", "2",
-                             "--out", str(out)])
+                            "--out", str(out)])
     return results, out
 
 
