@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "perf.py"
 
@@ -54,7 +55,8 @@ def test_quick_run_prints_every_row(tmp_path):
     report = done.stdout
     assert out.read_text() == report
     for fact in ("- CPU: ", "- torch ", "measured at 1; device: cpu", "- OpenMM ",
-                 "- load average (1/5/15 min): "):
+                 "- load average (1/5/15 min): ",
+                 "- Matmul peaks, GFLOP/s (1 thread): float32 torch.matmul "):
         assert fact in report
     lines = [line for line in report.splitlines() if line.startswith("| ")]
     assert lines[0] == "| measurement | mdlstm | baseline | ratio | target | result |"
@@ -77,6 +79,23 @@ def test_training_flops_per_character(perf):
     # a second layer reads the first layer's H outputs
     assert (perf.train_flops_per_char(8, 64, 2, 20) - perf.train_flops_per_char(8, 64, 1, 20)
             == 3 * 8 * 64 * 128)
+
+
+def test_matmul_peak_per_library_and_the_best_of_them(perf):
+    peaks = perf.matmul_peak([64], torch.device("cpu"), 1)
+    expected = {"torch.matmul", "oneDNN"} if torch.backends.mkldnn.is_available() else {
+        "torch.matmul"}
+    assert set(peaks) == expected and all(rate > 0 for rate in peaks.values())
+    assert perf.best_library({"torch.matmul": 1.0, "oneDNN": 2.0}) == ("oneDNN", 2.0)
+
+
+def test_a_lower_precision_product_does_not_count_as_float32(perf):
+    a, b = torch.randn(128, 128), torch.randn(128, 128)
+    exact = a @ b
+    perf._check_same_product(exact.clone(), exact)
+    through_bf16 = (a.bfloat16() @ b.bfloat16()).float()
+    with pytest.raises(RuntimeError, match="not a product of that precision"):
+        perf._check_same_product(through_bf16, exact)
 
 
 def test_naive_sampler_is_seeded_and_in_range(perf):
