@@ -41,7 +41,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import copy
-import functools
 import hashlib
 import json
 import math
@@ -67,8 +66,8 @@ AUTO_WINDOWS_PER_EPOCH = 8_000
 #: many windows, their gradients summed: the same optimizer step (up to
 #: rounding), faster, because oneDNN's LSTM slows down per character once a
 #: batch's activations outgrow the caches (benchmarks/perf.py, batch 256).
-#: With several torch threads the chunks of a batch run side by side, one
-#: thread each (see :func:`_chunk_map`).
+#: With several torch threads the chunks of a batch run side by side (see
+#: :func:`_chunk_map`).
 CPU_CHUNK = 64
 #: Fewer state changes than this in the held-out block draw a warning when it
 #: drives early stopping. In the fidelity benchmark (docs/benchmarks.md) blocks
@@ -274,12 +273,12 @@ class LSTMEstimator:
         passes = _ChunkPass(net, data, self.seq_length, batch, PRECISIONS[self.precision])
         bar = tqdm(total=self.epochs, initial=run.epoch, disable=not self.verbose,
                    desc="training", unit="epoch")
-        with _chunk_map(device, -(-batch // chunk)) as chunk_map:
+        with _chunk_map(-(-batch // chunk)) as chunk_map:
             while not run.finished:
                 run.epoch += 1
                 t0 = time.perf_counter()
                 lr = optimizer.param_groups[0]["lr"]
-                train_loss = self._epoch(run, passes, starts, batch, chunk, chunk_map)
+                train_loss = self._epoch(run, passes, starts, chunk, chunk_map)
                 run.net.eval()
                 val_loss = _mean_nll(run.net, val, device) if val else None
                 run.record(epoch=run.epoch, train_loss=train_loss, val_loss=val_loss,
@@ -312,9 +311,9 @@ class LSTMEstimator:
         self._model = LSTMModel(net, meta, device=device)
         return self
 
-    def _epoch(self, run, passes, starts, batch, chunk, chunk_map):
+    def _epoch(self, run, passes, starts, chunk, chunk_map):
         """One pass over the windows in a fresh random order; mean training loss."""
-        net, optimizer = run.net, run.optimizer
+        net, optimizer, batch = run.net, run.optimizer, passes.batch
         device = passes.data.device
         net.train()
         n_batches = starts.size // batch
@@ -322,12 +321,19 @@ class LSTMEstimator:
                                 device=device).view(n_batches, batch)
         total = torch.zeros((), device=device)
         for idx in order:
-            losses, grads = zip(*chunk_map(passes, idx.split(chunk)))
-            # summed in chunk order, whichever thread computed each: the same
-            # step as one backward pass accumulating chunk after chunk
-            for param, parts in zip(net.parameters(), zip(*grads)):
-                param.grad = functools.reduce(torch.add, parts)
-            total += functools.reduce(torch.add, losses)
+            # summed in chunk order as they arrive, whichever thread computed
+            # each: the same step as one backward pass accumulating chunk
+            # after chunk, holding one set of gradients
+            grads = None
+            for loss, chunk_grads in chunk_map(passes, idx.split(chunk)):
+                total += loss
+                if grads is None:
+                    grads = chunk_grads
+                else:
+                    for grad, part in zip(grads, chunk_grads, strict=True):
+                        grad.add_(part)
+            for param, grad in zip(passes.params, grads, strict=True):
+                param.grad = grad
             optimizer.step()
             run.scheduler.step()
         return total.item() / n_batches
@@ -495,41 +501,48 @@ class _ChunkPass:
 
     def __call__(self, starts):
         windows = self.data[starts[:, None] + self.offsets].long()
-        # autocast is thread-local: entered here, in the thread that runs the chunk
-        with torch.autocast(self.data.device.type, dtype=self.autocast_dtype,
-                            enabled=self.autocast_dtype is not None):
-            logits, _ = self.net(windows[:, :-1])
-            loss = nn.functional.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
-        loss = loss * (len(starts) / self.batch)
-        return loss.detach(), torch.autograd.grad(loss, self.params)
+        # grad mode and autocast are thread-local: set here, in the thread
+        # that runs the chunk, whatever the caller's
+        with torch.enable_grad():
+            with torch.autocast(self.data.device.type, dtype=self.autocast_dtype,
+                                enabled=self.autocast_dtype is not None):
+                logits, _ = self.net(windows[:, :-1])
+                loss = nn.functional.cross_entropy(logits.flatten(0, 1),
+                                                   windows[:, 1:].flatten())
+            loss = loss * (len(starts) / self.batch)
+            return loss.detach(), torch.autograd.grad(loss, self.params)
 
 
 @contextlib.contextmanager
-def _chunk_map(device, n_chunks):
+def _chunk_map(n_chunks):
     """A ``map`` that runs the chunks of a batch side by side on a CPU.
 
-    With ``t`` torch threads, ``min(t, n_chunks)`` worker threads each run
-    whole chunks with one intra-op thread: oneDNN's LSTM splits each small
-    per-step product poorly over threads, so independent chunks use the
-    cores better (``docs/performance.md``). The chunk kernels are then those
-    of a one-thread run, so a fit whose batches hold several chunks gives the
-    same weights with one thread or several. Elsewhere (one thread, one
-    chunk, a GPU) the builtin ``map``.
+    With ``t`` torch threads and ``n_chunks > 1``, ``w = min(t, n_chunks)``
+    worker threads each run whole chunks with ``t // w`` intra-op threads:
+    oneDNN's LSTM splits each small per-step product poorly over threads, so
+    independent chunks use the cores better (``docs/performance.md``). With
+    one intra-op thread per worker (``t <= n_chunks``) the chunk kernels are
+    those of a one-thread run, so the fit gives the same weights as with one
+    thread. Otherwise (one thread, one chunk: also every GPU batch) the
+    builtin ``map``.
+
+    While the workers exist, the calling thread runs with one intra-op thread
+    (the held-out scoring and the optimizer step too), and so does any thread
+    that first uses torch in the meantime: :func:`torch.set_num_threads` also
+    sets the default of new threads. The caller's setting is restored on exit.
     """
     threads = torch.get_num_threads()
-    workers = min(threads, n_chunks) if device.type == "cpu" else 1
+    workers = min(threads, n_chunks)
     if workers < 2:
         yield map
         return
-    # Under OpenMP, torch.set_num_threads applies to the calling thread only.
-    # The caller's own thread team is put to one thread meanwhile: its idle
-    # helpers otherwise compete with the workers for the cores (measured: 15 %
-    # slower on 2 cores).
+    # The caller's idle OpenMP helper threads otherwise compete with the
+    # workers for the cores (2 cores: 1.15e6 vs 9.96e5 chars/s, docs/performance.md).
     torch.set_num_threads(1)
     try:
         with concurrent.futures.ThreadPoolExecutor(
                 workers, thread_name_prefix="mdlstm-chunk", initializer=torch.set_num_threads,
-                initargs=(1,)) as pool:
+                initargs=(threads // workers,)) as pool:
             yield pool.map
     finally:
         torch.set_num_threads(threads)

@@ -92,10 +92,15 @@ def test_matmul_peak_per_library_and_the_best_of_them(perf):
 def test_a_lower_precision_product_does_not_count_as_float32(perf):
     a, b = torch.randn(128, 128), torch.randn(128, 128)
     exact = a @ b
-    perf._check_same_product(exact.clone(), exact)
+    # float32 products summed in another order differ by rounding only
+    perf._check_same_product((a.double() @ b.double()).float(), exact)
     through_bf16 = (a.bfloat16() @ b.bfloat16()).float()
     with pytest.raises(RuntimeError, match="not a product of that precision"):
         perf._check_same_product(through_bf16, exact)
+    # in bfloat16 the rounding of bfloat16 passes, a wrong product does not
+    perf._check_same_product(exact.bfloat16(), through_bf16.bfloat16())
+    with pytest.raises(RuntimeError, match="not a product of that precision"):
+        perf._check_same_product((exact * 1.1).bfloat16(), through_bf16.bfloat16())
 
 
 def test_naive_sampler_is_seeded_and_in_range(perf):

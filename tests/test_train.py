@@ -122,6 +122,51 @@ def test_chunks_run_side_by_side_with_the_weights_of_one_thread(chain, monkeypat
         assert torch.equal(a, b), k
 
 
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_worker_threads_run_bfloat16_chunks_under_autocast(chain, two_threads, monkeypatch):
+    seen = set()
+    forward = train.CharLSTM.forward
+
+    def recording_forward(self, states, hidden=None):
+        seen.add((threading.current_thread().name, torch.is_autocast_enabled("cpu"),
+                  torch.get_autocast_dtype("cpu")))
+        return forward(self, states, hidden)
+
+    monkeypatch.setattr(train.CharLSTM, "forward", recording_forward)
+    LSTMEstimator(epochs=1, seed=3, precision="bfloat16", validation_fraction=0,
+                  **{**SMALL, "batch_size": 256}).fit(chain[:12_000])
+    in_workers = {(on, dtype) for name, on, dtype in seen if name.startswith("mdlstm-chunk")}
+    assert in_workers == {(True, torch.bfloat16)}
+
+
+def test_a_failing_chunk_restores_the_callers_threads(chain, two_threads, monkeypatch):
+    def failing_call(self, starts):
+        raise RuntimeError("chunk failed")
+
+    monkeypatch.setattr(train._ChunkPass, "__call__", failing_call)
+    with pytest.raises(RuntimeError, match="chunk failed"):
+        LSTMEstimator(epochs=1, seed=3, **{**SMALL, "batch_size": 256}).fit(chain[:12_000])
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("batch_size", [64, 256])
+def test_fit_inside_no_grad_trains_all_the_same(chain, two_threads, batch_size):
+    """One chunk per batch (caller's thread) and several (workers) alike."""
+    settings = dict(epochs=1, seed=3, validation_fraction=0,
+                    **{**SMALL, "batch_size": batch_size})
+    with torch.no_grad():
+        inside = LSTMEstimator(**settings).fit(chain[:12_000])
+    outside = LSTMEstimator(**settings).fit(chain[:12_000])
+    assert inside.history["train_loss"] == outside.history["train_loss"]
+
+
 @pytest.mark.parametrize("scaling, factor", [(None, 1.0), ("sqrt", 2.0), ("linear", 4.0)])
 def test_lr_scaling_scales_the_peak_rate_with_the_batch(chain, scaling, factor):
     est = LSTMEstimator(epochs=1, seed=0, lr_scaling=scaling, **{**SMALL, "batch_size": 256})
