@@ -26,7 +26,7 @@ def test_stepper_matches_network_forward(model):
     zeros = torch.zeros(1, 16)
     h, c = [zeros, zeros.clone()], [zeros.clone(), zeros.clone()]
     got = torch.stack([step(seq[:, t], h, c) for t in range(seq.shape[1])], dim=1)
-    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), atol=1e-6)
 
 
 def test_generate_shape_dtype_and_seed(model):
