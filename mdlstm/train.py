@@ -327,11 +327,10 @@ class LSTMEstimator:
             grads = None
             for loss, chunk_grads in chunk_map(passes, idx.split(chunk)):
                 total += loss
-                if grads is None:
-                    grads = chunk_grads
-                else:
-                    for grad, part in zip(grads, chunk_grads, strict=True):
-                        grad.add_(part)
+                # out of place: a backend may return one tensor for two
+                # parameters (e.g. the two LSTM biases)
+                grads = chunk_grads if grads is None else [
+                    grad + part for grad, part in zip(grads, chunk_grads, strict=True)]
             for param, grad in zip(passes.params, grads, strict=True):
                 param.grad = grad
             optimizer.step()
