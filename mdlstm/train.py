@@ -269,16 +269,15 @@ class LSTMEstimator:
                                       "that run or choose another checkpoint_dir")
         data = torch.as_tensor(np.concatenate(train).astype(_state_dtype(n_states)[0]),
                                device=device)
-        chunk = CPU_CHUNK if device.type == "cpu" else batch
         passes = _ChunkPass(net, data, self.seq_length, batch, PRECISIONS[self.precision])
         bar = tqdm(total=self.epochs, initial=run.epoch, disable=not self.verbose,
                    desc="training", unit="epoch")
-        with _chunk_map(-(-batch // chunk)) as chunk_map:
+        with _chunk_map(passes.n_chunks) as chunk_map:
             while not run.finished:
                 run.epoch += 1
                 t0 = time.perf_counter()
                 lr = optimizer.param_groups[0]["lr"]
-                train_loss = self._epoch(run, passes, starts, chunk, chunk_map)
+                train_loss = self._epoch(run, passes, starts, chunk_map)
                 run.net.eval()
                 val_loss = _mean_nll(run.net, val, device) if val else None
                 run.record(epoch=run.epoch, train_loss=train_loss, val_loss=val_loss,
@@ -311,7 +310,7 @@ class LSTMEstimator:
         self._model = LSTMModel(net, meta, device=device)
         return self
 
-    def _epoch(self, run, passes, starts, chunk, chunk_map):
+    def _epoch(self, run, passes, starts, chunk_map):
         """One pass over the windows in a fresh random order; mean training loss."""
         net, optimizer, batch = run.net, run.optimizer, passes.batch
         device = passes.data.device
@@ -325,7 +324,7 @@ class LSTMEstimator:
             # each: the same step as one backward pass accumulating chunk
             # after chunk, holding one set of gradients
             grads = None
-            for loss, chunk_grads in chunk_map(passes, idx.split(chunk)):
+            for loss, chunk_grads in chunk_map(passes, idx.split(passes.chunk)):
                 total += loss
                 # out of place: a backend may return one tensor for two
                 # parameters (e.g. the two LSTM biases)
@@ -486,14 +485,18 @@ def _warn_if_few_changes(val, fraction):
 class _ChunkPass:
     """Forward and backward pass of one chunk of a batch of training windows.
 
-    Called with the start indices of the chunk's windows, it returns the
-    chunk's share of the batch's mean cross-entropy (detached) and that
-    share's gradient for every parameter, leaving ``.grad`` untouched, so
-    that chunks can run in any thread and be summed in a fixed order.
+    A batch is cut into chunks of ``chunk`` windows: :data:`CPU_CHUNK` on a
+    CPU, the whole batch elsewhere. Called with the start indices of one
+    chunk's windows, it returns the chunk's share of the batch's mean
+    cross-entropy (detached) and that share's gradient for every parameter,
+    leaving ``.grad`` untouched, so that chunks can run in any thread and be
+    summed in a fixed order.
     """
 
     def __init__(self, net, data, seq_length, batch, autocast_dtype):
         self.net, self.data, self.batch = net, data, batch
+        self.chunk = CPU_CHUNK if data.device.type == "cpu" else batch
+        self.n_chunks = -(-batch // self.chunk)
         self.params = list(net.parameters())
         self.offsets = torch.arange(seq_length + 1, device=data.device)
         self.autocast_dtype = autocast_dtype
