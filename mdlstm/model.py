@@ -37,14 +37,17 @@ from tqdm import tqdm
 from . import __version__
 from ._checks import as_dtraj_list, check_states, positive_float, positive_int, seed_value
 
-__all__ = ["CharLSTM", "LSTMModel", "atomic_write", "load_generated", "resolve_device",
-           "sequence_nll",
-           "FORMAT_VERSION"]
+__all__ = ["CharLSTM", "LSTMModel", "atomic_write", "load_generated", "prompts",
+           "resolve_device", "sequence_nll", "FORMAT_VERSION", "MASKS"]
 
 #: Version of the model file layout; files from a newer version are refused.
 FORMAT_VERSION = 1
 
 _META_KEY = "mdlstm"
+
+#: What :meth:`LSTMModel.generate` may forbid: nothing, states the training
+#: data never visited, or also one-step transitions it never made.
+MASKS = (None, "states", "transitions")
 
 
 def resolve_device(device):
@@ -144,10 +147,14 @@ class _Stepper:
     the time of ``sigmoid`` on the AMD processor of ``docs/performance.md``.
     The rows of the cell-input gate ``g`` are doubled in the weights (exact
     in floating point), so one ``sigmoid`` covers all four gates.
+
+    ``logit_mask`` (n_states, n_states), added to the logits by the current
+    state, forbids states or transitions with ``-inf`` entries.
     """
 
     @torch.no_grad()
-    def __init__(self, net: CharLSTM):
+    def __init__(self, net: CharLSTM, logit_mask=None):
+        self.logit_mask = logit_mask
         lstm = net.lstm
         self.n_layers = lstm.num_layers
         hidden = lstm.hidden_size
@@ -178,7 +185,10 @@ class _Stepper:
             c[k] = torch.addcmul(f * c[k], i, g.mul_(2).sub_(1))
             h[k] = o * _tanh(c[k])
             x = h[k]
-        return torch.addmm(self.b_out, x, self.w_out)
+        logits = torch.addmm(self.b_out, x, self.w_out)
+        if self.logit_mask is not None:
+            logits += self.logit_mask.index_select(0, states)
+        return logits
 
 
 def _tanh(x):
@@ -252,7 +262,8 @@ class LSTMModel:
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def generate(self, n_steps, n_trajectories=16, prompt=None, temperature=1.0,
-                 seed=None, progress=False, out=None, resume=False, chunk_steps=4096):
+                 seed=None, progress=False, out=None, resume=False, chunk_steps=4096,
+                 mask="states"):
         """Sample new state sequences, all chains advancing together as one batch.
 
         Parameters
@@ -290,6 +301,15 @@ class LSTMModel:
         chunk_steps : int
             Steps sampled between random-number draws and, with ``out``,
             between flushes to disk.
+        mask : {"states", "transitions", None}
+            What the sampler never generates because the training data never
+            showed it: ``"states"`` (default) forbids states the training
+            data never visited (``metadata["state_counts"]``); ``"transitions"``
+            also forbids every one-step change ``i -> j`` it never made
+            (``metadata["transitions"]``), which also removes the model's
+            genuine predictions of rare transitions absent from the data; None
+            samples the learned distribution everywhere. A model without the
+            metadata is not masked.
 
         Returns
         -------
@@ -302,6 +322,8 @@ class LSTMModel:
         n_trajectories = positive_int(n_trajectories, "n_trajectories")
         temperature = positive_float(temperature, "temperature")
         chunk_steps = positive_int(chunk_steps, "chunk_steps")
+        if not (mask is None or isinstance(mask, str)) or mask not in MASKS:
+            raise ValueError(f"mask must be 'states', 'transitions' or None, got {mask!r}")
         if resume and out is None:
             raise ValueError("resume=True needs out, the file of the interrupted generation")
         gen = torch.Generator(device=self.device)
@@ -313,11 +335,11 @@ class LSTMModel:
         else:
             settings = {"n_steps": n_steps, "n_trajectories": n_trajectories,
                         "temperature": temperature, "seed": seed, "chunk_steps": chunk_steps,
-                        "model": self._fingerprint(),
+                        "mask": mask, "model": self._fingerprint(),
                         "prompt": hashlib.sha256(prompt.cpu().numpy().tobytes()).hexdigest()}
             sink = _FileSink(out, (n_trajectories, n_steps), dtype[0], settings, resume)
 
-        step = _Stepper(self.network)
+        step = _Stepper(self.network, self._logit_mask(mask))
         h, c = self._warm_up(prompt)
         states = prompt[:, -1]
         done = sink.restore(h, c, states, gen)
@@ -340,6 +362,25 @@ class LSTMModel:
             bar.update(stop - start)
         bar.close()
         return sink.result()
+
+    def _logit_mask(self, mask):
+        """(n_states, n_states) additive logit mask by current state, or None."""
+        counts = self.metadata.get("state_counts")
+        if mask is None or counts is None:
+            return None
+        bias = torch.zeros((self.n_states, self.n_states), device=self.device)
+        bias[:, torch.as_tensor(counts, device=self.device) == 0] = -torch.inf
+        pairs = self.metadata.get("transitions")
+        if mask == "transitions" and pairs is not None:
+            seen = torch.zeros((self.n_states, self.n_states), dtype=torch.bool,
+                               device=self.device)
+            seen[tuple(torch.as_tensor(pairs, device=self.device).reshape(-1, 2).T)] = True
+            seen.fill_diagonal_(True)
+            bias[~seen] = -torch.inf
+        # a state without any allowed successor (only reachable through the
+        # prompt) keeps the learned distribution rather than none at all
+        bias[torch.isinf(bias).all(dim=1)] = 0.0
+        return bias
 
     def _fingerprint(self):
         digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode())
@@ -569,6 +610,38 @@ def load_generated(path):
     path = Path(path)
     done = _read_generation_state(_state_path(path))["done"]
     return np.load(path, mmap_mode="r")[:done].T
+
+
+def prompts(dtrajs, n, length):
+    """The prompts of ``n`` chains: windows of the data at evenly spaced positions.
+
+    The one prompt policy of mdlstm. Windows of ``length`` states are taken
+    from the trajectories at evenly spaced positions among all windows that
+    lie inside one trajectory, so that the chains start in the states of the
+    data in their proportions, and whatever the seed.
+
+    Parameters
+    ----------
+    dtrajs : array_like of int, or list of them
+        State sequences (a window never spans two of them).
+    n : int
+        Number of prompts.
+    length : int
+        States per prompt; shortened to the longest trajectory if longer.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n, length)
+    """
+    trajs = as_dtraj_list(dtrajs, "dtrajs")
+    n = positive_int(n, "n")
+    length = min(positive_int(length, "length"), max(len(t) for t in trajs))
+    # windows inside each trajectory, numbered trajectory after trajectory
+    ends = np.cumsum([max(len(t) - length + 1, 0) for t in trajs])
+    flat = np.linspace(0, ends[-1] - 1, n).round().astype(np.int64)
+    which = np.searchsorted(ends, flat, side="right")
+    first = flat - np.concatenate([[0], ends[:-1]])[which]
+    return np.stack([trajs[k][i:i + length] for k, i in zip(which, first)])
 
 
 def atomic_write(path, write):

@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mdlstm.model import FORMAT_VERSION, CharLSTM, LSTMModel, _Stepper, resolve_device
+from mdlstm.model import (FORMAT_VERSION, CharLSTM, LSTMModel, _Stepper, prompts,
+                          resolve_device)
 
 
 @pytest.fixture
@@ -233,3 +234,30 @@ def test_interrupted_generation_is_readable_and_resumes(model, tmp_path):
 def test_resume_needs_out(model):
     with pytest.raises(ValueError, match="resume=True needs out"):
         model.generate(5, resume=True)
+
+
+def test_states_the_data_never_visited_are_never_generated(model):
+    model.metadata.update(state_counts=[10, 0, 5, 0, 3],
+                          transitions=[[0, 2], [2, 0], [2, 4], [4, 2]])
+    free = model.generate(3000, n_trajectories=20, seed=0, mask=None)
+    assert set(np.unique(free)) == {0, 1, 2, 3, 4}   # the untrained net visits all
+    states = model.generate(3000, n_trajectories=20, seed=0)
+    assert set(np.unique(states)) == {0, 2, 4}
+    moves = model.generate(3000, n_trajectories=20, seed=0, mask="transitions")
+    pairs = {(a, b) for row in moves.astype(int) for a, b in zip(row[:-1], row[1:]) if a != b}
+    assert pairs == {(0, 2), (2, 0), (2, 4), (4, 2)}
+    # a prompt ending in an unvisited state still continues
+    assert model.generate(5, n_trajectories=2, prompt=[1, 3], seed=0).max() < 5
+    with pytest.raises(ValueError, match="mask must be 'states', 'transitions' or None"):
+        model.generate(5, mask="pairs")
+
+
+def test_prompts_are_evenly_spaced_windows_inside_trajectories():
+    trajs = [np.arange(10), 100 + np.arange(5)]
+    got = prompts(trajs, 4, 3)
+    # windows 0..7 of the first trajectory, then 0..2 of the second: 11 in all
+    np.testing.assert_array_equal(got[:, 0], [0, 3, 7, 102])
+    assert np.all(np.diff(got, axis=1) == 1)
+    assert prompts(np.arange(4), 2, 10).shape == (2, 4)   # shortened to the trajectory
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        prompts(trajs, 0, 3)
