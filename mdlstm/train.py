@@ -4,36 +4,48 @@ The estimator follows the deeptime/scikit-learn pattern: parameters are set in
 ``__init__`` and stored verbatim, ``fit`` validates its input and trains, and
 ``fetch_model()`` returns the trained :class:`~mdlstm.model.LSTMModel`::
 
-    model = LSTMEstimator(epochs=20, seed=0).fit(dtrajs).fetch_model()
+    model = LSTMEstimator(seed=0).fit(dtrajs).fetch_model()
 
 What happens in ``fit``
 -----------------------
 1. The last ``validation_fraction`` of every trajectory is held out as one
    contiguous block (the paper validated on a prefix of its training data; a
    held-out block in time is the honest test of a dynamical model).
-2. Training windows of ``seq_length + 1`` states start every ``stride`` states
-   inside each trajectory's training part; no window crosses a boundary between
-   trajectories. Input is ``window[:-1]``, target ``window[1:]``.
-3. Each epoch visits the windows in a fresh random order in batches of
-   ``batch_size`` (incomplete batches dropped, as in the paper), the LSTM state
-   starting from zeros in every batch. Adam minimises the mean cross-entropy in
-   nats per character; the learning rate decays along a cosine from
-   ``learning_rate`` to zero over all planned optimizer steps.
-4. After each epoch the held-out block is scored with the LSTM state carried
-   through it, exactly as the model runs when it generates. Training stops when
-   that loss has not improved for ``patience`` epochs, and the best weights are
-   restored (also with ``patience=None``). A block with fewer than
-   ``MIN_HELD_OUT_CHANGES`` state changes draws a warning: its loss may be
-   noise at the level that separates epochs.
+2. Every trajectory's training part is cut into consecutive windows of
+   ``seq_length`` predicted states (at an offset drawn afresh every epoch),
+   and the windows, trajectory after trajectory, into ``batch_size``
+   streams. Update ``t`` trains on window ``t`` of every stream, starting
+   from the LSTM state that window ``t - 1`` left (truncated backpropagation
+   through time, as the paper's stateful Keras model did); the state starts
+   from zeros at the first window of a stream and of a trajectory. With
+   ``carry_state=False`` windows start every ``stride`` states in a fresh
+   random order, each from a zero state.
+3. Adam minimises the mean cross-entropy in nats per character; the
+   learning rate decays along a cosine from ``learning_rate`` to zero over
+   all planned updates. ``epochs="auto"`` plans :data:`AUTO_PASSES` passes
+   over the training data, within :data:`AUTO_UPDATES` optimizer updates.
+4. About :data:`N_EVALUATIONS` times during training the held-out block is
+   scored with the LSTM state carried through it (as the model runs when it
+   generates) and recorded in ``history``. In the last third of training
+   (learning rate below a quarter of its peak) every evaluation is also a
+   *candidate*: the model generates :data:`SELECTION_CHAINS` chains
+   (:data:`SELECTION_CHARACTERS` states in all, at most four times the data
+   and chains no longer than its longest trajectory), and their state
+   populations and one-step transition frequencies are compared with those
+   of the data. The candidate whose chains are closest is kept
+   (``selection="generated"``), or the one with the lowest held-out loss
+   (``"held_out"``), or the last (``"last"``).
 
-Why overlapping windows
------------------------
-The paper cut 1.6e6 characters into non-overlapping windows, ~250 batches an
-epoch. Users have 1e4-1e6 frames; non-overlapping windows then give a few
-optimizer steps an epoch and the generated kinetics come out too fast. With the
-default ``stride="auto"`` the stride is chosen so that an epoch holds about
-8,000 windows (stride 1 up to ``seq_length``), i.e. a roughly constant
-budget of optimizer steps whatever the data size.
+Why this recipe
+---------------
+Measured on systems the defaults were not tuned on (``docs/benchmarks.md``):
+windows from a zero state never show the model what its state looks like
+after thousands of steps, which is where generation runs; early stopping on
+the held-out loss kept weights from the high-learning-rate phase of the
+cosine; and held-out likelihood alone did not pick the models whose chains
+had the right equilibrium. Carrying the state, annealing to the end of a
+budget sized by the data and choosing among annealed candidates by what
+their chains do removed the failures seen with the old recipe.
 """
 
 from __future__ import annotations
@@ -55,25 +67,38 @@ from torch import nn
 from tqdm import tqdm
 
 from ._checks import as_dtraj_list, integer_at_least, positive_float, positive_int, seed_value
-from .model import (CharLSTM, LSTMModel, _state_dtype, atomic_write, resolve_device,
+from .model import (CharLSTM, LSTMModel, _state_dtype, atomic_write, prompts, resolve_device,
                     sequence_nll)
 
 __all__ = ["LSTMEstimator", "fit_many"]
 
-#: Windows per epoch aimed at by ``stride="auto"``.
+#: Windows per epoch aimed at by ``stride="auto"`` (``carry_state=False``).
 AUTO_WINDOWS_PER_EPOCH = 8_000
+#: Passes over the training data planned by ``epochs="auto"``...
+AUTO_PASSES = 60
+#: ... within this many optimizer updates (fewer passes on large data,
+#: more on small data).
+AUTO_UPDATES = (1_000, 5_000)
+#: Held-out evaluations (rows of ``history``) per fit, about.
+N_EVALUATIONS = 20
+#: Fraction of the planned updates after which evaluations are candidates
+#: (under the cosine, the learning rate is then below a quarter of its peak).
+CANDIDATE_PHASE = 2 / 3
+#: Chains and characters generated per candidate to choose the kept weights.
+SELECTION_CHAINS = 64
+SELECTION_CHARACTERS = 1_000_000
+#: How the kept weights are chosen among the candidates.
+SELECTIONS = ("generated", "held_out", "last")
 #: On a CPU, a batch is run forward and backward in chunks of at most this
 #: many windows, their gradients summed: the same optimizer step (up to
 #: rounding), faster, because oneDNN's LSTM slows down per character once a
-#: batch's activations outgrow the caches (benchmarks/perf.py, batch 256).
-#: With several torch threads the chunks of a batch run side by side (see
+#: batch's activations outgrow the caches (``docs/performance.md``). With
+#: several torch threads the chunks of a batch run side by side (see
 #: :func:`_chunk_map`).
 CPU_CHUNK = 64
-#: Fewer state changes than this in the held-out block draw a warning when it
-#: drives early stopping. In the fidelity benchmark (docs/benchmarks.md) blocks
-#: with ~70 (4-state) and ~120 (triangular 3-state) changes picked epochs by
-#: noise and kept undertrained models; ~1,200 (linear 3-state) and ~1,200-1,400
-#: (alanine dipeptide) worked, and so did ~300 in the tests' 3-state chain.
+#: With ``selection="held_out"``, fewer state changes than this in the
+#: held-out block draw a warning (``docs/benchmarks.md``: blocks of ~70 and
+#: ~120 changes chose epochs by noise).
 MIN_HELD_OUT_CHANGES = 200
 #: Batch size of the paper, the reference of ``lr_scaling``.
 PAPER_BATCH = 64
@@ -95,34 +120,42 @@ class LSTMEstimator:
     n_layers : int
         Stacked LSTM layers (paper: 1).
     seq_length : int
-        Characters per training window (paper: 100).
+        Characters per training window, the length of backpropagation
+        through time (paper: 100).
     batch_size : int
-        Windows per optimizer step (paper: 64).
-    epochs : int
-        Maximum passes over the training windows (paper: 20).
+        Windows per optimizer update (paper: 64); with ``carry_state``, the
+        number of streams.
+    epochs : int or "auto"
+        Passes over the training data. ``"auto"``: :data:`AUTO_PASSES`, but
+        at least ``AUTO_UPDATES[0]`` and at most ``AUTO_UPDATES[1]``
+        optimizer updates (the paper's 20 epochs on its 1.6e6 characters
+        are 5,000 updates).
     learning_rate : float
         Peak Adam learning rate (with ``lr_scaling``: the rate of a batch of
-        64). The default 3e-3 with cosine decay converges on 1e4-1e6 frames
-        where the paper's constant 1e-3 left populations and rates visibly
-        off (see the design notes).
+        64).
+    lr_schedule : {"cosine", "constant"}
+        Learning-rate schedule over all planned optimizer updates.
+    carry_state : bool
+        Carry the LSTM state from each window to the next window of the
+        same trajectory (truncated backpropagation through time), so that
+        training sees the long contexts generation runs into. False: windows
+        every ``stride`` states, shuffled, each from a zero state.
+    stride : int or "auto"
+        With ``carry_state=False``: offset between the starts of consecutive
+        training windows (``seq_length`` gives the paper's non-overlapping
+        windows); ``"auto"`` aims at :data:`AUTO_WINDOWS_PER_EPOCH` windows
+        an epoch.
+    validation_fraction : float
+        Fraction (0 <= f < 1) of every trajectory, taken from its end, held
+        out and scored during training; 0 trains on everything.
+    selection : {"generated", "held_out", "last"}
+        Which candidate's weights are kept (see the module docstring).
     lr_scaling : {None, "sqrt", "linear"}
         Scale the peak learning rate with the batch: ``learning_rate *
         (batch / 64) ** p`` with p = 1/2 (``"sqrt"``, the usual rule for
         Adam) or 1 (``"linear"``), where ``batch`` is ``batch_size`` (or the
         number of windows, when there are fewer); None keeps
-        ``learning_rate`` whatever the batch. A larger batch makes fewer,
-        better-averaged optimizer steps per epoch; scaling the rate keeps the
-        distance travelled per epoch.
-    lr_schedule : {"cosine", "constant"}
-        Learning-rate schedule over all planned optimizer steps.
-    stride : int or "auto"
-        Offset between the starts of consecutive training windows; equal to
-        ``seq_length`` reproduces the paper's non-overlapping windows.
-    validation_fraction : float
-        Fraction (0 <= f < 1) of every trajectory, taken from its end, held
-        out for validation and early stopping; 0 disables both.
-    patience : int or None
-        Epochs without improvement of the held-out loss before stopping.
+        ``learning_rate`` whatever the batch.
     precision : {"float32", "bfloat16"}
         Arithmetic of the training passes. ``"bfloat16"`` runs the forward
         and backward passes under :class:`torch.autocast` (the LSTM and the
@@ -136,26 +169,35 @@ class LSTMEstimator:
     device : str
         ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ...
     seed : int, optional
-        Seeds weight initialisation and window shuffling; the same seed gives
-        the same model on CPU.
+        Seeds weight initialisation, window offsets and order, and the
+        selection chains; the same seed gives the same model on CPU.
     verbose : bool
         Show a progress bar with the losses.
 
     Attributes
     ----------
     history : dict
-        Per epoch: ``"epoch"``, ``"train_loss"``, ``"val_loss"`` (nats per
-        character; ``val_loss`` None without validation), ``"learning_rate"``,
-        ``"time_s"``; set by :meth:`fit`.
+        One entry per evaluation: ``"epoch"``, ``"update"`` (optimizer
+        updates so far), ``"train_loss"`` (mean since the last evaluation)
+        and ``"val_loss"`` (nats per character; None without a held-out
+        block), ``"learning_rate"`` (at the last update), ``"time_s"``,
+        ``"candidate"`` (bool) and, for candidates, ``"population_error"``
+        (total variation distance between the state populations of the
+        selection chains and of the data) and ``"transition_error"``
+        (summed absolute difference of the one-step transition frequencies
+        ``i -> j``, ``i != j``, relative to the data's); None otherwise, and
+        always with another ``selection`` than ``"generated"``. Set
+        by :meth:`fit`. ``"kept"`` (bool) marks the evaluation whose weights
+        were kept.
     best_epoch : int
         Epoch whose weights were kept.
     """
 
     def __init__(self, embedding_dim=8, hidden_size=64, n_layers=1, seq_length=100,
-                 batch_size=64, epochs=20, learning_rate=3e-3, lr_schedule="cosine",
-                 stride="auto", validation_fraction=0.1, patience=5, n_states=None,
-                 device="auto", seed=None, verbose=False, lr_scaling=None,
-                 precision="float32"):
+                 batch_size=64, epochs="auto", learning_rate=3e-3, lr_schedule="cosine",
+                 carry_state=True, stride="auto", validation_fraction=0.1,
+                 selection="generated", n_states=None, device="auto", seed=None,
+                 verbose=False, lr_scaling=None, precision="float32"):
         self.embedding_dim = embedding_dim
         self.hidden_size = hidden_size
         self.n_layers = n_layers
@@ -164,9 +206,10 @@ class LSTMEstimator:
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.lr_schedule = lr_schedule
+        self.carry_state = carry_state
         self.stride = stride
         self.validation_fraction = validation_fraction
-        self.patience = patience
+        self.selection = selection
         self.n_states = n_states
         self.device = device
         self.seed = seed
@@ -177,9 +220,10 @@ class LSTMEstimator:
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        for name in ("embedding_dim", "hidden_size", "n_layers", "seq_length",
-                     "batch_size", "epochs"):
+        for name in ("embedding_dim", "hidden_size", "n_layers", "seq_length", "batch_size"):
             positive_int(getattr(self, name), name)
+        if not (isinstance(self.epochs, str) and self.epochs == "auto"):
+            positive_int(self.epochs, "epochs")
         positive_float(self.learning_rate, "learning_rate")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', "
@@ -192,13 +236,16 @@ class LSTMEstimator:
         if not isinstance(self.precision, str) or self.precision not in PRECISIONS:
             raise ValueError(f"precision must be 'float32' or 'bfloat16', "
                              f"got {self.precision!r}")
+        if not isinstance(self.selection, str) or self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {', '.join(map(repr, SELECTIONS))}, "
+                             f"got {self.selection!r}")
+        if not isinstance(self.carry_state, (bool, np.bool_)):
+            raise TypeError(f"carry_state must be True or False, got {self.carry_state!r}")
         if self.stride != "auto":
             positive_int(self.stride, "stride")
         f = self.validation_fraction
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f < 1:
             raise ValueError(f"validation_fraction must be a number in [0, 1), got {f!r}")
-        if self.patience is not None:
-            positive_int(self.patience, "patience")
         if self.n_states is not None:
             integer_at_least(self.n_states, "n_states", 2)
         seed_value(0 if self.seed is None else self.seed)
@@ -217,8 +264,8 @@ class LSTMEstimator:
             description, ``dt``, ``time_unit``, ...).
         checkpoint_dir : str or os.PathLike, optional
             Directory where the complete training state is written after every
-            epoch (atomically: temporary file, fsync, rename), so an
-            interrupted run loses at most one epoch.
+            evaluation (atomically: temporary file, fsync, rename), so an
+            interrupted run loses at most the updates since the last one.
         resume : bool
             Continue from the checkpoint in ``checkpoint_dir`` (start afresh if
             there is none). The data and settings must be those of the
@@ -239,25 +286,25 @@ class LSTMEstimator:
             raise ValueError("dtrajs contain a single state; at least 2 states are "
                              "needed to learn dynamics")
         train, val = split_held_out(trajs, self.validation_fraction)
-        if val:
+        if val and self.selection == "held_out":
             _warn_if_few_changes(val, self.validation_fraction)
-        stride = self._stride(train)
-        starts = window_starts(train, self.seq_length + 1, stride)
-        if starts.size == 0:
+        seed = seed_value(self.seed)
+        windows = self._windows(train, np.random.default_rng(seed))
+        if windows.n_updates == 0:
             longest = max(len(t) for t in train)
             raise ValueError(
                 f"dtrajs are too short: the longest training part has {longest} states "
                 f"but one window needs seq_length+1 = {self.seq_length + 1}; give longer "
                 "trajectories or a smaller seq_length/validation_fraction")
+        epochs = self._epochs(windows.n_updates)
+        n_updates = epochs * windows.n_updates
+        every = max(1, round(epochs / N_EVALUATIONS))
 
-        seed = seed_value(self.seed)
         torch.manual_seed(seed)
         net = CharLSTM(n_states, self.embedding_dim, self.hidden_size, self.n_layers).to(device)
-        batch = min(self.batch_size, starts.size)
-        n_batches = starts.size // batch
-        peak_lr = self.learning_rate * (batch / PAPER_BATCH) ** LR_SCALING[self.lr_scaling]
+        peak_lr = self.learning_rate * (windows.batch / PAPER_BATCH) ** LR_SCALING[self.lr_scaling]
         optimizer = torch.optim.Adam(net.parameters(), lr=peak_lr)
-        run = _TrainingState(net, optimizer, self._scheduler(optimizer, self.epochs * n_batches),
+        run = _TrainingState(net, optimizer, self._scheduler(optimizer, n_updates),
                              np.random.default_rng(seed))
         checkpoint = None
         if checkpoint_dir is not None:
@@ -267,80 +314,107 @@ class LSTMEstimator:
             elif checkpoint.path.exists():
                 raise FileExistsError(f"{checkpoint.path} exists; pass resume=True to continue "
                                       "that run or choose another checkpoint_dir")
+        counts = np.bincount(np.concatenate(trajs), minlength=n_states)
+        transitions = _observed_transitions(trajs, n_states)
+        selector = _Selector(trajs, train, n_states, self.seq_length, seed,
+                             {"state_counts": counts.tolist(), "transitions": transitions})
         data = torch.as_tensor(np.concatenate(train).astype(_state_dtype(n_states)[0]),
                                device=device)
-        passes = _ChunkPass(net, data, self.seq_length, batch, PRECISIONS[self.precision])
-        bar = tqdm(total=self.epochs, initial=run.epoch, disable=not self.verbose,
+        passes = _ChunkPass(net, data, self.seq_length, windows.batch,
+                            PRECISIONS[self.precision])
+        bar = tqdm(total=epochs, initial=run.epoch, disable=not self.verbose,
                    desc="training", unit="epoch")
         with _chunk_map(passes.n_chunks) as chunk_map:
-            while not run.finished:
+            while run.epoch < epochs:
                 run.epoch += 1
                 t0 = time.perf_counter()
-                lr = optimizer.param_groups[0]["lr"]
-                train_loss = self._epoch(run, passes, starts, chunk_map)
-                run.net.eval()
-                val_loss = _mean_nll(run.net, val, device) if val else None
-                run.record(epoch=run.epoch, train_loss=train_loss, val_loss=val_loss,
-                           learning_rate=lr, time_s=time.perf_counter() - t0)
-                run.finished = run.epoch >= self.epochs or (
-                    val_loss is not None and self.patience is not None
-                    and run.epoch - run.best_epoch >= self.patience)
+                run.losses.append(self._epoch(run, passes, windows, chunk_map))
+                if run.epoch % every and run.epoch < epochs:
+                    run.elapsed += time.perf_counter() - t0
+                    bar.update(1)
+                    continue
+                self._evaluate(run, val, device, selector, run.epoch * windows.n_updates
+                               >= CANDIDATE_PHASE * n_updates, windows.n_updates)
+                run.history["time_s"].append(run.elapsed + time.perf_counter() - t0)
+                run.elapsed = 0.0
                 if checkpoint is not None:
                     checkpoint.save(run)
                 bar.update(1)
-                bar.set_postfix(train=f"{train_loss:.4f}",
-                                val="-" if val_loss is None else f"{val_loss:.4f}")
+                bar.set_postfix(train=f"{run.history['train_loss'][-1]:.4f}",
+                                val="-" if not val else f"{run.history['val_loss'][-1]:.4f}")
         bar.close()
         net.load_state_dict(run.best_state)
+        run.history["kept"] = [epoch == run.best_epoch for epoch in run.history["epoch"]]
         self.history = run.history
         self.best_epoch = run.best_epoch
-        counts = np.bincount(np.concatenate(trajs), minlength=n_states)
         meta = dict(metadata or {})
         meta.update(history=run.history, best_epoch=run.best_epoch,
-                    state_counts=counts.tolist(),
+                    state_counts=counts.tolist(), transitions=transitions,
                     training={"n_characters": int(sum(len(t) for t in trajs)),
-                              "n_trajectories": len(trajs), "stride": stride,
-                              "n_windows": int(starts.size), "batch_size": batch,
+                              "n_trajectories": len(trajs), **windows.describe(),
+                              "epochs": epochs, "n_updates": n_updates,
                               "seq_length": self.seq_length, "seed": seed,
                               "learning_rate": self.learning_rate,
                               "lr_scaling": self.lr_scaling, "peak_learning_rate": peak_lr,
-                              "lr_schedule": self.lr_schedule,
+                              "lr_schedule": self.lr_schedule, "selection": self.selection,
                               "precision": self.precision,
                               "validation_fraction": self.validation_fraction})
         self._model = LSTMModel(net, meta, device=device)
         return self
 
-    def _epoch(self, run, passes, starts, chunk_map):
-        """One pass over the windows in a fresh random order; mean training loss."""
-        net, optimizer, batch = run.net, run.optimizer, passes.batch
+    def _evaluate(self, run, val, device, selector, candidate, updates_per_epoch):
+        """Score the held-out block (and, for a candidate, the chains) into history."""
+        run.net.eval()
+        val_loss = _mean_nll(run.net, val, device) if val else None
+        errors = selector(run.net) if candidate and self.selection == "generated" else {}
+        train_loss = float(np.mean(run.losses))
+        run.losses = []
+        run.record(epoch=run.epoch, update=run.epoch * updates_per_epoch,
+                   train_loss=train_loss, val_loss=val_loss,
+                   learning_rate=run.optimizer.param_groups[0]["lr"], candidate=candidate,
+                   population_error=errors.get("population_error"),
+                   transition_error=errors.get("transition_error"))
+        if candidate:
+            score = {"generated": errors.get("score"),
+                     "held_out": train_loss if val_loss is None else val_loss,
+                     "last": -run.epoch}[self.selection]
+            run.offer(score)
+
+    def _epoch(self, run, passes, windows, chunk_map):
+        """One pass over the training windows; mean training loss."""
+        net, optimizer = run.net, run.optimizer
         device = passes.data.device
         net.train()
-        n_batches = starts.size // batch
-        order = torch.as_tensor(run.rng.permutation(starts)[:n_batches * batch],
-                                device=device).view(n_batches, batch)
         total = torch.zeros((), device=device)
-        for idx in order:
+        hidden = None
+        for starts, keep in windows.epoch(run.rng, device):
+            if keep is not None:
+                hidden = passes.zero_state(len(starts)) if hidden is None else tuple(
+                    x * keep[None, :, None] for x in hidden)
             # summed in chunk order as they arrive, whichever thread computed
             # each: the same step as one backward pass accumulating chunk
             # after chunk, holding one set of gradients
-            grads = None
-            for loss, chunk_grads in chunk_map(passes, idx.split(passes.chunk)):
+            grads, states = None, []
+            for loss, chunk_grads, chunk_state in chunk_map(passes, passes.split(starts, hidden)):
                 total += loss
+                states.append(chunk_state)
                 # out of place: a backend may return one tensor for two
                 # parameters (e.g. the two LSTM biases)
                 grads = chunk_grads if grads is None else [
                     grad + part for grad, part in zip(grads, chunk_grads, strict=True)]
+            if keep is not None:
+                hidden = tuple(torch.cat(parts, dim=1) for parts in zip(*states))
             for param, grad in zip(passes.params, grads, strict=True):
                 param.grad = grad
             optimizer.step()
             run.scheduler.step()
-        return total.item() / n_batches
+        return total.item() / windows.n_updates
 
     def _settings(self, n_states):
         """Everything that determines the training run (for checkpoint matching)."""
         names = ("embedding_dim", "hidden_size", "n_layers", "seq_length", "batch_size",
-                 "epochs", "learning_rate", "lr_scaling", "lr_schedule", "stride",
-                 "validation_fraction", "patience", "precision", "seed")
+                 "epochs", "learning_rate", "lr_scaling", "lr_schedule", "carry_state",
+                 "stride", "validation_fraction", "selection", "precision", "seed")
         return {"n_states": n_states, **{k: getattr(self, k) for k in names}}
 
     def fetch_model(self):
@@ -348,11 +422,23 @@ class LSTMEstimator:
         return self._model
 
     # ------------------------------------------------------------------ internals
-    def _stride(self, train):
-        if self.stride != "auto":
-            return int(self.stride)
-        n_chars = sum(len(t) for t in train)
-        return int(np.clip(round(n_chars / AUTO_WINDOWS_PER_EPOCH), 1, self.seq_length))
+    def _windows(self, train, rng):
+        batch = self.batch_size
+        if self.carry_state:
+            return _CarriedWindows(train, self.seq_length, batch)
+        if self.stride == "auto":
+            n_chars = sum(len(t) for t in train)
+            stride = int(np.clip(round(n_chars / AUTO_WINDOWS_PER_EPOCH), 1, self.seq_length))
+        else:
+            stride = int(self.stride)
+        return _ShuffledWindows(train, self.seq_length, batch, stride)
+
+    def _epochs(self, updates_per_epoch):
+        if self.epochs != "auto":
+            return int(self.epochs)
+        low, high = AUTO_UPDATES
+        return int(np.clip(AUTO_PASSES, math.ceil(low / updates_per_epoch),
+                           max(1, high // updates_per_epoch)))
 
     def _scheduler(self, optimizer, n_steps):
         if self.lr_schedule == "constant":
@@ -361,7 +447,7 @@ class LSTMEstimator:
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, n_steps) / n_steps)))
 
 
-def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1):
+def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1, metadata=None):
     """Fit several estimators at once, each in a process of its own.
 
     Independent models (seeds, hyperparameters, replicas of the data) are the
@@ -381,9 +467,13 @@ def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1):
         ``dtrajs`` (one state sequence or a list of them).
     n_workers : int, optional
         Processes; default: as many as there are estimators, at most
-        ``os.cpu_count() // threads_per_worker``.
+        ``os.cpu_count() // threads_per_worker``. With 1, the fits run one
+        after the other in this process (no process is started, and
+        `threads_per_worker` does not apply).
     threads_per_worker : int
         torch threads in each process.
+    metadata : dict, optional
+        Passed to every :meth:`LSTMEstimator.fit`.
 
     Returns
     -------
@@ -420,23 +510,33 @@ def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1):
     if n_workers is None:
         n_workers = min(len(estimators), max(1, (os.cpu_count() or 1) // threads))
     n_workers = positive_int(n_workers, "n_workers")
+    if n_workers == 1:  # no process to start: fit here, on copies, with this process's threads
+        results = [_fit(copy.deepcopy(est), data, metadata)
+                   for est, data in zip(estimators, datasets)]
+        return _raise_caught(results)
     context = torch.multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(n_workers, mp_context=context,
                                                 initializer=torch.set_num_threads,
                                                 initargs=(threads,)) as pool:
-        results = list(pool.map(_fit, estimators, datasets))
+        results = list(pool.map(_fit, estimators, datasets,
+                                [metadata] * len(estimators)))
+    return _raise_caught(results)
+
+
+def _raise_caught(results):
+    """The fitted estimators; their fits' warnings raised again, naming the estimator."""
     # a worker's warnings reach the caller's filters only when raised here
     for k, (_, caught) in enumerate(results):
         for message, category in caught:
-            warnings.warn(f"estimators[{k}]: {message}", category, stacklevel=2)
+            warnings.warn(f"estimators[{k}]: {message}", category, stacklevel=3)
     return [fitted for fitted, _ in results]
 
 
-def _fit(estimator, dtrajs):
-    """One fit in a worker of :func:`fit_many`: the fitted estimator and its warnings."""
+def _fit(estimator, dtrajs, metadata=None):
+    """One fit of :func:`fit_many`: the fitted estimator and its warnings."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fitted = estimator.fit(dtrajs)
+        fitted = estimator.fit(dtrajs, metadata=metadata)
     return fitted, [(str(w.message), w.category) for w in caught]
 
 
@@ -468,18 +568,127 @@ def window_starts(trajs, length, stride):
 
 
 def _warn_if_few_changes(val, fraction):
-    """Warn when the held-out block has too few state changes to choose epochs by."""
+    """Warn when the held-out block has too few state changes to choose weights by."""
     changes = sum(int(np.count_nonzero(np.diff(v))) for v in val)
     if changes < MIN_HELD_OUT_CHANGES:
         warnings.warn(
             f"the held-out block (validation_fraction={fraction}) holds only {changes} "
             f"state changes (fewer than {MIN_HELD_OUT_CHANGES}): its loss, which picks the "
-            "epoch whose weights are kept and drives early stopping, may be too noisy to "
-            "tell one epoch from the next, and an undertrained model may be kept. With "
-            "rare transitions, train on all the data for a fixed number of epochs "
-            "(validation_fraction=0; mdlstm: --validation-fraction 0) and score the model "
-            "on independent data; see the user guide, 'Rare transitions'.",
+            "weights that are kept with selection='held_out', may be too noisy to tell one "
+            "candidate from the next; the default selection='generated' compares the "
+            "candidates' generated chains with all of the data instead.",
             UserWarning, stacklevel=3)
+
+
+def _observed_transitions(trajs, n_states):
+    """The one-step changes ``[i, j]`` (``i != j``) that occur in the data."""
+    codes = np.unique(np.concatenate([t[:-1] * n_states + t[1:] for t in trajs]))
+    pairs = np.stack([codes // n_states, codes % n_states], axis=1)
+    return pairs[pairs[:, 0] != pairs[:, 1]].tolist()
+
+
+def _frequencies(trajs, n_states):
+    """State populations and one-step change frequencies ``i -> j`` per step."""
+    visits = np.bincount(np.concatenate(trajs), minlength=n_states).astype(float)
+    pairs = np.bincount(np.concatenate([t[:-1] * n_states + t[1:] for t in trajs]),
+                        minlength=n_states ** 2).astype(float).reshape(n_states, n_states)
+    np.fill_diagonal(pairs, 0.0)
+    return visits / visits.sum(), pairs / sum(len(t) - 1 for t in trajs)
+
+
+class _Selector:
+    """How close the chains of a candidate network come to the data.
+
+    The candidate generates :data:`SELECTION_CHAINS` chains prompted with
+    windows of the training data (:func:`~mdlstm.model.prompts`), with the
+    same random numbers for every candidate, and states the data never
+    visited masked, as :meth:`~mdlstm.model.LSTMModel.generate` does by
+    default. The chains are compared with all of the data (training part
+    and held-out block together): the held-out block alone holds too few
+    visits of slow states to measure populations.
+    """
+
+    def __init__(self, trajs, train, n_states, seq_length, seed, metadata):
+        self.n_states, self.seed, self.metadata = n_states, seed, metadata
+        self.populations, self.changes = _frequencies(trajs, n_states)
+        self.prompts = prompts(train, SELECTION_CHAINS, seq_length)
+        # at most four times the data: the data's own noise dominates beyond
+        n_chars = min(SELECTION_CHARACTERS, 4 * sum(len(t) for t in trajs))
+        self.n_steps = max(1, min(max(len(t) for t in train), n_chars // SELECTION_CHAINS))
+
+    def __call__(self, net):
+        model = LSTMModel(copy.deepcopy(net), self.metadata, device=net.head.weight.device)
+        chains = model.generate(self.n_steps, n_trajectories=SELECTION_CHAINS,
+                                prompt=self.prompts, seed=self.seed)
+        populations, changes = _frequencies(list(chains.astype(np.int64)), self.n_states)
+        population_error = 0.5 * float(np.abs(populations - self.populations).sum())
+        total = self.changes.sum()
+        transition_error = float(np.abs(changes - self.changes).sum() / total) if total else 0.0
+        return {"population_error": population_error, "transition_error": transition_error,
+                "score": population_error + transition_error}
+
+
+class _ShuffledWindows:
+    """Windows every ``stride`` states, shuffled each epoch, each from a zero state."""
+
+    def __init__(self, train, seq_length, batch_size, stride):
+        self.stride = stride
+        self.starts = window_starts(train, seq_length + 1, stride)
+        self.batch = max(1, min(batch_size, self.starts.size))
+        self.n_updates = self.starts.size // self.batch
+
+    def epoch(self, rng, device):
+        """(start indices, None) of every update of one epoch."""
+        order = torch.as_tensor(rng.permutation(self.starts)[:self.n_updates * self.batch],
+                                device=device).view(self.n_updates, self.batch)
+        return ((starts, None) for starts in order)
+
+    def describe(self):
+        return {"carry_state": False, "stride": self.stride,
+                "n_windows": int(self.starts.size), "batch_size": self.batch}
+
+
+class _CarriedWindows:
+    """Consecutive windows in ``batch_size`` streams, the LSTM state carried along.
+
+    Trajectory ``k`` of the training part holds ``(len_k - 1) // seq_length``
+    windows of ``seq_length + 1`` states, each starting where the previous
+    one's targets end, at an offset drawn every epoch within the slack the
+    trajectory leaves. The windows of all trajectories, in order and rotated
+    by a random amount, are cut into ``batch`` streams of equal length; the
+    left-over windows (fewer than ``batch``) sit out the epoch. Update ``t``
+    takes window ``t`` of every stream; ``keep`` is False where the LSTM
+    state must start from zeros (a stream's or a trajectory's first window).
+    """
+
+    def __init__(self, train, seq_length, batch_size):
+        self.seq_length = seq_length
+        self.lengths = np.array([len(t) for t in train])
+        self.counts = (self.lengths - 1) // seq_length
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        n_windows = int(self.counts.sum())
+        self.batch = max(1, min(batch_size, n_windows))
+        self.n_updates = n_windows // self.batch
+
+    def epoch(self, rng, device):
+        """(start indices, keep flags) of every update of one epoch."""
+        slack = self.lengths - 1 - self.counts * self.seq_length
+        shift = rng.integers(0, slack + 1)
+        starts = np.concatenate([off + s + self.seq_length * np.arange(n) for off, s, n in
+                                 zip(self.offsets, shift, self.counts)])
+        first = np.concatenate([np.arange(n) == 0 for n in self.counts])
+        roll = int(rng.integers(starts.size))
+        used = self.n_updates * self.batch
+        starts = np.roll(starts, -roll)[:used].reshape(self.batch, self.n_updates)
+        keep = ~np.roll(first, -roll)[:used].reshape(self.batch, self.n_updates)
+        keep[:, 0] = False
+        starts = torch.as_tensor(starts.T.copy(), device=device)
+        keep = torch.as_tensor(keep.T.copy(), device=device)
+        return zip(starts, keep)
+
+    def describe(self):
+        return {"carry_state": True, "n_windows": int(self.counts.sum()),
+                "batch_size": self.batch}
 
 
 class _ChunkPass:
@@ -487,10 +696,11 @@ class _ChunkPass:
 
     A batch is cut into chunks of ``chunk`` windows: :data:`CPU_CHUNK` on a
     CPU, the whole batch elsewhere. Called with the start indices of one
-    chunk's windows, it returns the chunk's share of the batch's mean
-    cross-entropy (detached) and that share's gradient for every parameter,
-    leaving ``.grad`` untouched, so that chunks can run in any thread and be
-    summed in a fixed order.
+    chunk's windows and their initial LSTM state (None: zeros), it returns
+    the chunk's share of the batch's mean cross-entropy (detached), that
+    share's gradient for every parameter, leaving ``.grad`` untouched, and
+    the LSTM state after the windows (detached; None when not carried), so
+    that chunks can run in any thread and be summed in a fixed order.
     """
 
     def __init__(self, net, data, seq_length, batch, autocast_dtype):
@@ -501,18 +711,35 @@ class _ChunkPass:
         self.offsets = torch.arange(seq_length + 1, device=data.device)
         self.autocast_dtype = autocast_dtype
 
-    def __call__(self, starts):
+    def zero_state(self, n):
+        """Zero LSTM state ``(h, c)`` of ``n`` windows."""
+        lstm = self.net.lstm
+        zeros = torch.zeros((lstm.num_layers, n, lstm.hidden_size), device=self.data.device)
+        return zeros, zeros.clone()
+
+    def split(self, starts, hidden):
+        """The arguments of the chunks of one batch."""
+        parts = starts.split(self.chunk)
+        if hidden is None:
+            return [(part, None) for part in parts]
+        h, c = (x.split(self.chunk, dim=1) for x in hidden)
+        return list(zip(parts, zip(h, c)))
+
+    def __call__(self, item):
+        starts, hidden = item
         windows = self.data[starts[:, None] + self.offsets].long()
         # grad mode and autocast are thread-local: set here, in the thread
         # that runs the chunk, whatever the caller's
         with torch.enable_grad():
             with torch.autocast(self.data.device.type, dtype=self.autocast_dtype,
                                 enabled=self.autocast_dtype is not None):
-                logits, _ = self.net(windows[:, :-1])
+                logits, state = self.net(windows[:, :-1], hidden)
                 loss = nn.functional.cross_entropy(logits.flatten(0, 1),
                                                    windows[:, 1:].flatten())
             loss = loss * (len(starts) / self.batch)
-            return loss.detach(), torch.autograd.grad(loss, self.params)
+            grads = torch.autograd.grad(loss, self.params)
+        state = None if hidden is None else tuple(x.detach().float() for x in state)
+        return loss.detach(), grads, state
 
 
 @contextlib.contextmanager
@@ -556,41 +783,46 @@ def _mean_nll(net, trajs, device):
 
 
 class _TrainingState:
-    """Everything a training run carries from epoch to epoch."""
+    """Everything a training run carries from evaluation to evaluation."""
 
     def __init__(self, net, optimizer, scheduler, rng):
         self.net, self.optimizer, self.scheduler, self.rng = net, optimizer, scheduler, rng
         self.epoch = 0
-        self.finished = False
-        self.history = {"epoch": [], "train_loss": [], "val_loss": [], "learning_rate": [],
-                        "time_s": []}
-        self.best_loss, self.best_epoch = np.inf, 0
+        self.losses, self.elapsed = [], 0.0   # since the last evaluation
+        self.history = {key: [] for key in (
+            "epoch", "update", "train_loss", "val_loss", "learning_rate", "time_s",
+            "candidate", "population_error", "transition_error")}
+        # until a candidate is offered (a fit shorter than the candidate
+        # phase cannot happen: the last evaluation is always one), the start
+        self.best_score, self.best_epoch = np.inf, 0
         self.best_state = copy.deepcopy(net.state_dict())
 
     def record(self, **row):
         for key, value in row.items():
             self.history[key].append(value)
-        monitored = row["train_loss"] if row["val_loss"] is None else row["val_loss"]
-        if monitored < self.best_loss:
-            self.best_loss, self.best_epoch = monitored, row["epoch"]
+
+    def offer(self, score):
+        """Keep the current weights if `score` is the lowest offered (ties: the later)."""
+        if score <= self.best_score:
+            self.best_score, self.best_epoch = score, self.epoch
             self.best_state = copy.deepcopy(self.net.state_dict())
 
     def state_dict(self):
-        return {"epoch": self.epoch, "finished": self.finished,
+        return {"epoch": self.epoch,
                 "net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "rng": json.dumps(self.rng.bit_generator.state),
-                "history": json.dumps(self.history), "best_loss": float(self.best_loss),
+                "history": json.dumps(self.history), "best_score": float(self.best_score),
                 "best_epoch": self.best_epoch, "best_state": self.best_state}
 
     def load_state_dict(self, state):
-        self.epoch, self.finished = state["epoch"], state["finished"]
+        self.epoch = state["epoch"]
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.rng.bit_generator.state = json.loads(state["rng"])
         self.history = json.loads(state["history"])
-        self.best_loss, self.best_epoch = state["best_loss"], state["best_epoch"]
+        self.best_score, self.best_epoch = state["best_score"], state["best_epoch"]
         self.best_state = state["best_state"]
 
 

@@ -1,4 +1,4 @@
-"""Tests of mdlstm.train: windows, training, early stopping, repeatability."""
+"""Tests of mdlstm.train: windows, training, model selection, repeatability."""
 
 import threading
 import warnings
@@ -28,7 +28,7 @@ def chain():
 
 @pytest.fixture(scope="module")
 def fitted(chain):
-    return LSTMEstimator(epochs=6, seed=0, **SMALL).fit(chain)
+    return LSTMEstimator(seed=0, **SMALL).fit(chain)   # the default recipe
 
 
 def _transition_matrix(trajs, n):
@@ -51,9 +51,10 @@ def test_generated_statistics_match_known_chain(fitted):
 def test_held_out_loss_near_entropy_rate(fitted, chain):
     pi = MarkovStateModel(P3).stationary_distribution
     entropy_rate = -np.sum(pi[:, None] * P3 * np.log(P3))
-    val = min(fitted.history["val_loss"])
+    kept = fitted.history["kept"].index(True)
+    val = fitted.history["val_loss"][kept]
     assert abs(val - entropy_rate) / entropy_rate < 0.05
-    # early stopping keeps the best epoch: the model scores its best held-out loss
+    # the kept weights are those of the kept row
     held_out = chain[-3000:]
     assert fitted.fetch_model().score(held_out) == pytest.approx(val, rel=1e-5)
 
@@ -61,14 +62,80 @@ def test_held_out_loss_near_entropy_rate(fitted, chain):
 def test_history_layout(fitted):
     h = fitted.history
     n = len(h["epoch"])
-    assert 1 <= n <= 6 and h["epoch"] == list(range(1, n + 1))
-    assert all(len(h[k]) == n for k in ("train_loss", "val_loss", "learning_rate", "time_s"))
+    # 26,999 // 50 = 539 windows in 64 streams: 8 updates an epoch; "auto" plans
+    # 60 passes but at least 1,000 updates: 125 epochs, evaluated every 6
+    assert n == 21 and h["epoch"] == list(range(6, 121, 6)) + [125]
+    assert h["update"] == [8 * e for e in h["epoch"]]
+    keys = ("train_loss", "val_loss", "learning_rate", "time_s", "candidate",
+            "population_error", "transition_error", "kept")
+    assert all(len(h[k]) == n for k in keys)
     assert all(np.isfinite(h["train_loss"])) and all(np.isfinite(h["val_loss"]))
-    assert h["learning_rate"][0] == pytest.approx(3e-3)
-    assert np.all(np.diff(h["learning_rate"]) < 0)  # cosine decay
+    assert np.all(np.diff(h["learning_rate"]) < 0) and h["learning_rate"][-1] == 0  # cosine
+    # candidates: the evaluations in the last third, each with its chains' errors
+    assert h["candidate"] == [8 * e >= 1000 * 2 / 3 for e in h["epoch"]]
+    for row in range(n):
+        errors = (h["population_error"][row], h["transition_error"][row])
+        assert (None not in errors) == h["candidate"][row]
+    assert sum(h["kept"]) == 1 and h["candidate"][h["kept"].index(True)]
+    # the kept candidate has the smallest summed error of the candidates
+    score = [p + t for p, t, c in zip(h["population_error"], h["transition_error"],
+                                      h["candidate"]) if c]
+    kept_score = h["population_error"][h["kept"].index(True)] + \
+        h["transition_error"][h["kept"].index(True)]
+    assert kept_score == min(score) and 0 <= min(score) < 0.2
     meta = fitted.fetch_model().metadata
-    assert meta["training"]["stride"] == 3  # 27,000 training states / 8,000 windows
+    training = meta["training"]
+    assert (training["carry_state"], training["epochs"], training["n_updates"],
+            training["n_windows"], training["batch_size"]) == (True, 125, 1000, 539, 64)
     assert sum(meta["state_counts"]) == 30_000
+    assert sorted(map(tuple, meta["transitions"])) == [(i, j) for i in range(3)
+                                                       for j in range(3) if i != j]
+
+
+def test_shuffled_windows_keep_the_old_recipe(chain):
+    est = LSTMEstimator(carry_state=False, epochs=1, seed=0, **SMALL).fit(chain)
+    training = est.fetch_model().metadata["training"]
+    assert training["stride"] == 3  # 27,000 training states / 8,000 windows
+    assert (training["n_windows"], training["n_updates"]) == (8984, 8984 // 64)
+
+
+@pytest.mark.parametrize("selection", ["held_out", "last"])
+def test_other_selections_keep_their_candidate(chain, selection):
+    est = LSTMEstimator(epochs=6, seed=0, selection=selection, **SMALL).fit(chain[:8000])
+    h = est.history
+    candidates = [k for k, c in enumerate(h["candidate"]) if c]
+    assert candidates == [3, 4, 5]   # epochs 4, 5 and 6 of 6
+    expected = (max(candidates) if selection == "last"
+                else min(candidates, key=lambda k: (h["val_loss"][k], -k)))
+    assert h["kept"].index(True) == expected and est.best_epoch == h["epoch"][expected]
+    assert h["population_error"][expected] is None  # no chains without "generated"
+
+
+def test_carried_windows_cover_each_trajectory_in_consecutive_windows():
+    trajs = [np.arange(1000), 5000 + np.arange(420), 9000 + np.arange(17)]
+    windows = train._CarriedWindows(trajs, 10, 8)
+    # 99 + 41 + 1 windows of 11 states (10 targets each); 8 streams of 17
+    assert (windows.batch, windows.n_updates) == (8, 17)
+    data = np.concatenate(trajs)
+    for seed in range(3):
+        updates = list(windows.epoch(np.random.default_rng(seed), "cpu"))
+        starts = np.array([s.numpy() for s, _ in updates])
+        keep = np.array([k.numpy() for _, k in updates])
+        assert starts.shape == keep.shape == (17, 8) and not keep[0].any()
+        states = data[starts[..., None] + np.arange(11)]
+        assert np.all(np.diff(states, axis=-1) == 1)   # never across trajectories
+        # a carried state continues exactly where the previous window's targets end
+        follows = states[1:, :, 0] == states[:-1, :, -1]
+        np.testing.assert_array_equal(keep[1:], follows)
+        assert len(np.unique(starts)) == starts.size
+
+
+@pytest.mark.parametrize("n_chars, epochs", [(30_001, 112), (1_600_001, 10), (300, 1000)])
+def test_auto_epochs_plan_sixty_passes_within_the_update_budget(n_chars, epochs):
+    est = LSTMEstimator(**SMALL)
+    per_epoch = train._CarriedWindows([np.zeros(n_chars, int)], 50, 64).n_updates
+    assert est._epochs(per_epoch) == epochs
+    assert epochs == 60 or 1000 <= epochs * per_epoch <= 5000
 
 
 def test_same_seed_same_model(chain):
@@ -169,7 +236,8 @@ def test_fit_inside_no_grad_trains_all_the_same(chain, two_threads, batch_size):
 
 @pytest.mark.parametrize("scaling, factor", [(None, 1.0), ("sqrt", 2.0), ("linear", 4.0)])
 def test_lr_scaling_scales_the_peak_rate_with_the_batch(chain, scaling, factor):
-    est = LSTMEstimator(epochs=1, seed=0, lr_scaling=scaling, **{**SMALL, "batch_size": 256})
+    est = LSTMEstimator(epochs=1, seed=0, lr_scaling=scaling, lr_schedule="constant",
+                        carry_state=False, **{**SMALL, "batch_size": 256})
     est.fit(chain[:14_000])
     assert est.history["learning_rate"][0] == pytest.approx(3e-3 * factor)
     training = est.fetch_model().metadata["training"]
@@ -190,16 +258,16 @@ def test_bfloat16_training_is_mixed_precision_of_the_same_fit(chain):
     assert model.generate(200, n_trajectories=4, seed=0).shape == (4, 200)
 
 
-def test_few_held_out_changes_warn_about_early_stopping():
-    """A held-out block of rare transitions cannot drive early stopping: a warning."""
+def test_few_held_out_changes_warn_when_they_choose_the_weights():
+    """A held-out block of rare transitions cannot choose the kept weights: a warning."""
     rare = np.repeat(np.arange(40) % 2, 500)  # 39 changes, 3 of them in the last 10 %
-    with pytest.warns(UserWarning, match=r"holds only 3 state changes.*validation_fraction=0"):
-        LSTMEstimator(epochs=1, **SMALL).fit(rare)
-    with pytest.warns(UserWarning, match="holds only 3 state changes"):
-        LSTMEstimator(epochs=1, patience=None, **SMALL).fit(rare)  # still picks the epoch
+    with pytest.warns(UserWarning, match=r"holds only 3 state changes.*selection='generated'"):
+        LSTMEstimator(epochs=1, selection="held_out", **SMALL).fit(rare)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        LSTMEstimator(epochs=1, validation_fraction=0, **SMALL).fit(rare)
+        LSTMEstimator(epochs=1, **SMALL).fit(rare)   # chosen by the generated chains
+        LSTMEstimator(epochs=1, validation_fraction=0, selection="held_out",
+                      **SMALL).fit(rare)
 
 
 def test_fit_many_equals_fits_in_this_process(chain):
@@ -237,7 +305,8 @@ def test_fit_many_checks_data_before_starting(chain):
 def test_fit_many_raises_the_workers_warnings_in_the_caller():
     rare = np.repeat(np.arange(40) % 2, 500)  # few held-out changes: fit warns
     with pytest.warns(UserWarning, match=r"estimators\[0\]: the held-out block"):
-        fit_many([LSTMEstimator(epochs=1, **SMALL)], [rare], n_workers=1)
+        fit_many([LSTMEstimator(epochs=1, selection="held_out", **SMALL)], [rare],
+                 n_workers=1)
 
 
 def test_windows_never_cross_trajectories():
@@ -268,6 +337,9 @@ def test_validation_is_tail_of_each_trajectory():
     ({"precision": ["bfloat16"]}, ValueError, "precision must be 'float32' or 'bfloat16'"),
     ({"lr_scaling": np.array(["sqrt"])}, ValueError, "lr_scaling must be None"),
     ({"stride": 0}, ValueError, "stride must be a positive integer"),
+    ({"epochs": "all"}, TypeError, "epochs must be a positive integer"),
+    ({"selection": "best"}, ValueError, "selection must be one of 'generated', 'held_out'"),
+    ({"carry_state": 1}, TypeError, "carry_state must be True or False"),
     ({"validation_fraction": 1.0}, ValueError,
      r"validation_fraction must be a number in \[0, 1\)"),
     ({"n_states": 1}, ValueError, "n_states must be at least 2"),
@@ -321,7 +393,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(chain, tmp_path):
 
     data = chain[:3000]
     np.save(tmp_path / "data.npy", data)
-    n_batches = (2700 - 20) // 64   # stride 1: 2,680 windows of 21 states
+    n_batches = (2700 - 1) // 20 // 64   # 134 carried windows of 21 states: 2 updates
     kill_at = 2 * n_batches + n_batches // 2   # in the middle of epoch 3
     proc = subprocess.run(
         [sys.executable, "-c", _KILLED_RUN, str(tmp_path / "data.npy"), str(tmp_path / "ckpt"),
@@ -329,7 +401,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(chain, tmp_path):
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr
     saved = torch.load(tmp_path / "ckpt" / "checkpoint.pt", weights_only=True)
-    assert saved["epoch"] == 2 and not saved["finished"]
+    assert saved["epoch"] == 2
 
     resumed = LSTMEstimator(**RESUMABLE).fit(data, checkpoint_dir=tmp_path / "ckpt",
                                              resume=True)
@@ -385,8 +457,7 @@ def test_lstm_learns_memory_beyond_a_markov_chain(memory):
     data = (_second_order_chain(30_000, seed=4) if memory
             else MarkovStateModel(P3).simulate(30_000, seed=4))
     train, held_out = data[:27_000], data[27_000:]
-    model = LSTMEstimator(epochs=8, seed=0, **{**SMALL, "seq_length": 20}).fit(
-        train).fetch_model()
+    model = LSTMEstimator(seed=0, **{**SMALL, "seq_length": 20}).fit(train).fetch_model()
     lstm = model.score(held_out[1:])   # predicts held_out[2:], like the order-2 models
     order1 = markov_cross_entropy([train], [held_out], order=1, n_states=3, skip=2)
     if memory:
