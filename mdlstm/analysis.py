@@ -8,12 +8,17 @@ whole pipeline of Tsai, Kuo & Tiwary (2020) on the CV series:
 
 1. cut the CV into states with a :class:`~mdlstm.discretize.Discretizer`
    (uniform bins by default; periodic CVs wrap around the circle);
-2. train an Embedding -> LSTM -> Linear language model on the state sequence
+2. train ``n_models`` Embedding -> LSTM -> Linear language models with
+   independent seeds on the state sequence, in parallel processes on a CPU
    (:class:`~mdlstm.train.LSTMEstimator`, last 10 % of the frames held out);
-3. generate ``n_trajectories`` new chains with the model, each started from a
-   window of the MD data (:meth:`~mdlstm.model.LSTMModel.generate`);
+3. generate ``n_trajectories`` new chains, shared among the models, each
+   started from a window of the MD data (:func:`~mdlstm.model.prompts`,
+   :meth:`~mdlstm.model.LSTMModel.generate`); states the MD never visited
+   are never generated;
 4. compare MD, LSTM and a Markov state model side by side
-   (:func:`~mdlstm.validate.compare`).
+   (:func:`~mdlstm.validate.compare`), the LSTM's error bars holding the
+   spread between the models, and models that disagree with the others
+   named.
 
 Example
 -------
@@ -25,7 +30,7 @@ The backbone :math:`\phi` dihedral of alanine dipeptide::
 
     u = alanine_dipeptide.universe()
     phi = cv.Dihedral(u.residues[1].phi_selection(), name="phi")
-    run = LSTMDynamics(u, phi, n_states=20, epochs=20, seed=0).run(verbose=True)
+    run = LSTMDynamics(u, phi, n_states=20, seed=0).run(verbose=True)
     print(run.results.comparison.format_summary())
     run.report("ala2-report")
 
@@ -51,6 +56,10 @@ from ._checks import positive_float, positive_int, seed_value
 from .cv import CollectiveVariable
 from .discretize import Discretizer
 from .structures import write_generated_trajectory
+
+#: Values of ``mask`` (those of :data:`mdlstm.model.MASKS`, spelled out here
+#: so that the frame loop does not import torch).
+MASKS = (None, "states", "transitions")
 
 # Every dask worker imports this module to unpickle the analysis. The frame
 # loop needs only MDAnalysis and numpy, so torch and deeptime (several seconds
@@ -80,13 +89,20 @@ class LSTMDynamics(AnalysisBase):
     embedding_dim, hidden_size, n_layers, seq_length, batch_size, epochs, learning_rate
         Model and training settings, see :class:`~mdlstm.train.LSTMEstimator`.
     validation_fraction : float
-        Fraction of the frames, at the end, held out from training (early
-        stopping and the held-out cross-entropy); 0 trains on every frame
-        for all ``epochs``.
+        Fraction of the frames, at the end, held out from training (scored
+        during training and for the held-out cross-entropy); 0 trains on
+        every frame.
     n_steps : int, optional
         Characters generated per chain; default: as many as analysed frames.
     n_trajectories : int
-        Number of generated chains.
+        Number of generated chains, shared as evenly as possible among the
+        models; at least ``n_models``.
+    n_models : int
+        Independently trained models (seeds drawn from ``seed``), in
+        parallel processes on a CPU (:func:`~mdlstm.train.fit_many`).
+    mask : {"states", "transitions", None}
+        What generation never produces because the MD never showed it, see
+        :meth:`~mdlstm.model.LSTMModel.generate`.
     temperature : float
         Sampling temperature (1.0 samples the learned distribution).
     lagtimes : list of int, optional
@@ -117,12 +133,20 @@ class LSTMDynamics(AnalysisBase):
         transition is counted across their boundaries).
     results.discretizer : mdlstm.Discretizer
         The fitted discretizer.
+    results.models : list of mdlstm.LSTMModel
+        The trained models.
     results.model : mdlstm.LSTMModel
-        The trained model.
+        The first of them.
+    results.histories : list of dict
+        Training history of every model (:attr:`LSTMEstimator.history`:
+        losses in nats per character, and the generated statistics of the
+        candidates).
     results.history : dict
-        Per-epoch training and validation loss (nats per character).
+        The first model's.
     results.generated : numpy.ndarray, shape (n_trajectories, n_steps)
         Generated states.
+    results.generated_models : numpy.ndarray of int, shape (n_trajectories,)
+        The model that generated each chain.
     results.comparison : mdlstm.validate.Comparison
         MD vs LSTM vs MSM.
     results.seed : int
@@ -136,10 +160,11 @@ class LSTMDynamics(AnalysisBase):
         return ("serial", "multiprocessing", "dask")
 
     def __init__(self, atomgroup, cv, n_states=20, discretizer=None, embedding_dim=8,
-                 hidden_size=64, n_layers=1, seq_length=100, batch_size=64, epochs=20,
+                 hidden_size=64, n_layers=1, seq_length=100, batch_size=64, epochs="auto",
                  learning_rate=3e-3, validation_fraction=0.1, n_steps=None,
                  n_trajectories=16, temperature=1.0, lagtimes=None, device="auto",
-                 seed=None, verbose=False, precision="float32", **kwargs):
+                 seed=None, verbose=False, precision="float32", n_models=3, mask="states",
+                 **kwargs):
         if isinstance(atomgroup, Universe):
             universe = atomgroup
         elif isinstance(atomgroup, AtomGroup):
@@ -177,6 +202,13 @@ class LSTMDynamics(AnalysisBase):
         self._estimator()._check_params()
         self._n_steps = None if n_steps is None else positive_int(n_steps, "n_steps")
         self._n_trajectories = positive_int(n_trajectories, "n_trajectories")
+        self._n_models = positive_int(n_models, "n_models")
+        if self._n_trajectories < self._n_models:
+            raise ValueError(f"n_trajectories ({n_trajectories}) must be at least n_models "
+                             f"({n_models}): every model generates chains")
+        if not (mask is None or isinstance(mask, str)) or mask not in MASKS:
+            raise ValueError(f"mask must be 'states', 'transitions' or None, got {mask!r}")
+        self._mask = mask
         self._temperature = positive_float(temperature, "temperature")
         if lagtimes is not None:
             lagtimes = [positive_int(lag, "lagtimes") for lag in lagtimes]
@@ -226,16 +258,18 @@ class LSTMDynamics(AnalysisBase):
     def _single_frame(self):
         self._values[self._frame_index] = self._cv()
 
-    def _estimator(self, n_states=None):
+    def _estimator(self, n_states=None, seed=None):
         from .train import LSTMEstimator
-        return LSTMEstimator(n_states=n_states, **self._training)
+        settings = dict(self._training, seed=self._training["seed"] if seed is None else seed)
+        return LSTMEstimator(n_states=n_states, **settings)
 
     def _get_aggregator(self):
         return ResultsGroup(lookup={"cv": ResultsGroup.ndarray_hstack})
 
     # ------------------------------------------------------------ the pipeline
     def _conclude(self):
-        from .train import split_held_out, window_starts
+        from .model import prompts
+        from .train import split_held_out
         from .validate import compare
 
         values = self.results.cv
@@ -255,29 +289,54 @@ class LSTMDynamics(AnalysisBase):
 
         meta = {"cv": self._cv.describe(), "discretizer": disc.to_dict(),
                 "dt": self.results.dt, "time_unit": "ps"}
-        est = self._estimator(disc.n_states_)
-        model = est.fit(dtrajs, metadata=meta).fetch_model()
-        self.results.model = model
-        self.results.history = est.history
+        fitted = self._fit_models(disc.n_states_, dtrajs, meta)
+        models = [est.fetch_model() for est in fitted]
+        self.results.models, self.results.model = models, models[0]
+        self.results.histories = [est.history for est in fitted]
+        self.results.history = self.results.histories[0]
 
-        rng = np.random.default_rng(self._seed)
-        length = est.seq_length
-        starts = rng.choice(window_starts(dtrajs, length, 1), size=self._n_trajectories)
-        prompts = self.results.dtraj[starts[:, None] + np.arange(length)]
-        self.results.generated = model.generate(
-            self._n_steps or max(len(d) for d in dtrajs),
-            n_trajectories=self._n_trajectories, prompt=prompts,
-            temperature=self._temperature, seed=self._seed, progress=self._verbose)
-        train, held_out = split_held_out(dtrajs, est.validation_fraction)
+        seq_length = fitted[0].seq_length
+        starts = prompts(dtrajs, self._n_trajectories, seq_length)
+        shares = np.array_split(np.arange(self._n_trajectories), self._n_models)
+        n_steps = self._n_steps or max(len(d) for d in dtrajs)
+        self.results.generated = np.concatenate([
+            model.generate(n_steps, n_trajectories=len(rows), prompt=starts[rows],
+                           temperature=self._temperature, seed=self._seed + k,
+                           progress=self._verbose, mask=self._mask)
+            for k, (model, rows) in enumerate(zip(models, shares))])
+        self.results.generated_models = np.concatenate(
+            [np.full(len(rows), k) for k, rows in enumerate(shares)])
+        train, held_out = split_held_out(dtrajs, fitted[0].validation_fraction)
         skip = max(MARKOV_ORDERS)
         held_out = [h for h in held_out if len(h) > skip]
-        # the LSTM is scored on the characters the order-k Markov models predict
-        lstm_ce = model.score([h[skip - 1:] for h in held_out]) if held_out else None
+        # the LSTM is scored on the characters the order-k Markov models
+        # predict; with several models, their mean
+        lstm_ce = float(np.mean([m.score([h[skip - 1:] for h in held_out]) for m in models])) \
+            if held_out else None
         self.results.comparison = compare(
             dtrajs, self.results.generated, n_states=disc.n_states_, dt=self.results.dt,
             time_unit="ps", lagtimes=self._lagtimes, state_values=disc.centers_,
             seed=self._seed, train=train if held_out else None, held_out=held_out or None,
-            lstm_cross_entropy=lstm_ce, markov_orders=MARKOV_ORDERS)
+            lstm_cross_entropy=lstm_ce, markov_orders=MARKOV_ORDERS,
+            generated_models=self.results.generated_models)
+
+    def _fit_models(self, n_states, dtrajs, meta):
+        """The fitted estimators of the ``n_models`` seeds (processes on a CPU)."""
+        import os
+
+        from .model import resolve_device
+        from .train import fit_many
+
+        seeds = [self._seed] + [int(s) for s in np.random.SeedSequence(self._seed).generate_state(
+            self._n_models - 1)]
+        estimators = [self._estimator(n_states, seed) for seed in seeds]
+        cpu = resolve_device(self._training["device"]).type == "cpu"
+        n_workers = min(self._n_models, os.cpu_count() or 1) if cpu else 1
+        if n_workers > 1:  # progress bars of several processes would garble each other
+            for est in estimators:
+                est.verbose = False
+        return fit_many(estimators, [dtrajs] * self._n_models, n_workers=n_workers,
+                        metadata=meta)
 
     def report(self, directory, overwrite=False):
         """Write figures and a Markdown report of this run.
@@ -298,7 +357,7 @@ class LSTMDynamics(AnalysisBase):
         if "comparison" not in self.results:
             raise RuntimeError("report() needs results: call run() first")
         from .report import write_report
-        return write_report(directory, self.results.comparison, history=self.results.history,
+        return write_report(directory, self.results.comparison, history=self.results.histories,
                             embedding=self.results.model.embedding,
                             cv=self._cv.describe(), overwrite=overwrite)
 

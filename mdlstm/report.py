@@ -139,12 +139,17 @@ _FIGURES = {
         "compare patterns, not values."),
     "training": (
         "Training",
-        "Cross-entropy of the next state (nats per character) on the training windows and "
-        "on the held-out block of the data, per epoch.",
-        "Both curves should fall and level off. A held-out loss that rises while the "
+        "Left: cross-entropy of the next state (nats per character) on the training windows "
+        "and on the held-out block of the data, per optimizer update, one colour per "
+        "model. Right: how far the chains generated at each candidate checkpoint are from "
+        "the data (total variation of the state populations, and relative error of the "
+        "one-step transition frequencies); the filled marker is the checkpoint kept.",
+        "The losses should fall and level off. A held-out loss that rises while the "
         "training loss keeps falling is overfitting; a held-out loss far above the "
         "training loss means the held-out block differs from the training data (a state "
-        "visited only there, or a drift)."),
+        "visited only there, or a drift). On the right, errors of a few hundredths are "
+        "the noise of the chains; a model whose errors stay well above the others' has "
+        "learned other dynamics."),
 }
 
 _CSS = """
@@ -182,8 +187,9 @@ def write_report(directory, comparison, history=None, cv=None, title="mdlstm rep
         ``"<source>_se"`` is shown as "value ± se") and ``ck`` (source ->
         ``{"lagtimes", "predictions", "estimates"}``, lag times in steps,
         probabilities of shape (n_lagtimes, n_sets, n_sets)).
-    history : dict, optional
-        Training history (``epoch``, ``train_loss``, ``val_loss``).
+    history : dict or list of dict, optional
+        Training history (:attr:`mdlstm.LSTMEstimator.history`), or one per
+        model.
     cv : dict, optional
         CV description (``CollectiveVariable.describe()``) for axis labels.
     title : str
@@ -243,10 +249,11 @@ def _check_arguments(comparison, history, cv, title, embedding):
     if not isinstance(comparison, Comparison):
         raise TypeError("comparison must be an mdlstm.validate.Comparison (from "
                         f"compare()), got {type(comparison).__name__}")
-    if history is not None and not (isinstance(history, dict) and
-                                    {"epoch", "train_loss", "val_loss"} <= history.keys()):
+    if history is not None and not all(
+            isinstance(h, dict) and {"epoch", "train_loss", "val_loss"} <= h.keys()
+            for h in _histories(history)) or history == []:
         raise ValueError("history must be a dict with 'epoch', 'train_loss' and 'val_loss' "
-                         "(LSTMEstimator.history), or None")
+                         "(LSTMEstimator.history), a non-empty list of them, or None")
     if cv is not None and not isinstance(cv, dict):
         raise TypeError(f"cv must be a dict (CollectiveVariable.describe()) or None, "
                         f"got {type(cv).__name__}")
@@ -499,17 +506,39 @@ def _embedding_figure(similarity):
     return fig
 
 
+def _histories(history):
+    """`history` as a list of per-model histories."""
+    return history if isinstance(history, list) else [history]
+
+
 def _training_figure(history):
-    fig = Figure(figsize=(5.6, 3.8), layout="constrained")
-    ax = fig.subplots()
-    ax.plot(history["epoch"], history["train_loss"], "o-", label="training")
-    if any(v is not None for v in history["val_loss"]):
-        held_out = [np.nan if v is None else v for v in history["val_loss"]]
-        ax.plot(history["epoch"], held_out, "s-", label="held out")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy (nats/character)")
-    ax.set_title("Training")
-    ax.legend()
+    fig = Figure(figsize=(9.6, 3.8), layout="constrained")
+    losses, errors = fig.subplots(1, 2)
+    for k, h in enumerate(_histories(history)):
+        colour = f"C{k}"
+        x = h.get("update", h["epoch"])
+        losses.plot(x, h["train_loss"], "o-", color=colour, ms=3, label=f"model {k}, training")
+        if any(v is not None for v in h["val_loss"]):
+            held_out = [np.nan if v is None else v for v in h["val_loss"]]
+            losses.plot(x, held_out, "s--", color=colour, ms=3, label=f"model {k}, held out")
+        rows = [i for i, c in enumerate(h.get("candidate", [])) if c]
+        kept = [i for i in rows if h.get("kept", [False] * len(x))[i]]
+        for key, marker in (("population_error", "o"), ("transition_error", "^")):
+            if rows and h[key][rows[0]] is not None:
+                errors.plot([x[i] for i in rows], [h[key][i] for i in rows], marker + "-",
+                            color=colour, mfc="none",
+                            label=f"model {k}, {key.replace('_', ' ')}")
+                errors.plot([x[i] for i in kept], [h[key][i] for i in kept], marker,
+                            color=colour)
+    losses.set_xlabel("optimizer update" if "update" in _histories(history)[0] else "epoch")
+    losses.set_ylabel("cross-entropy (nats/character)")
+    losses.set_title("Losses")
+    losses.legend(fontsize="x-small")
+    errors.set_xlabel("optimizer update")
+    errors.set_ylabel("generated vs data")
+    errors.set_title("Candidates: generated chains")
+    if errors.lines:
+        errors.legend(fontsize="x-small")
     return fig
 
 
@@ -547,12 +576,13 @@ def held_out_line(cmp, history):
                           if value is not None)
         return (f"Held-out cross-entropy, nats per character on the same characters "
                 f"(lower is better): {parts}.")
-    losses = [np.nan if v is None else v for v in (history or {}).get("val_loss", [])]
+    first = _histories(history)[0] if history else {}
+    losses = [np.nan if v is None else v for v in first.get("val_loss", [])]
     if not np.isfinite(losses).any():
         return None
     best = int(np.nanargmin(losses))
     return (f"Held-out cross-entropy: {losses[best]:.5f} nats per character "
-            f"(epoch {history['epoch'][best]}).")
+            f"(epoch {first['epoch'][best]}).")
 
 
 def _markdown(title, cmp, history, cv, figures):

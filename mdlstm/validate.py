@@ -445,6 +445,21 @@ class Comparison:
         largest Markov order.
     flux : ndarray, shape (n_states, n_states)
         Gross flux of the MD MSM, :func:`msm_flux`.
+    unseen : dict of dict
+        What a source generates that MD never showed: ``"states"``, the
+        fraction of its steps in states MD never visits, and
+        ``"transitions"``, its changes ``i -> j`` between states that never
+        follow each other in MD, per 1e5 steps; for every source but MD.
+    n_models : int
+        Number of LSTM models the generated chains come from (1 when
+        ``compare`` got no ``generated_models``). With several, the
+        ``"LSTM"`` standard errors are the spread between the models.
+    model_outliers : list of dict
+        With several models: every quantity of :meth:`summary` (set
+        populations and MFPTs) on which one model's chains disagree with the
+        pooled chains of the other models by more than :data:`TOLERANCES`
+        allows (``"model"``, ``"quantity"``, ``"value"``, ``"others"``, both
+        in the unit of the quantity). Empty when the models agree.
     mfpt_steps, mfpt_msm_steps, timescales_steps : dict of ndarray
         The same times in MD steps (divided by :attr:`dt`).
     """
@@ -453,8 +468,12 @@ class Comparison:
                  metastable_sets, populations, free_energy, stationary, transition_counts,
                  total_time, transition_rates, set_populations, mfpt, mfpt_events,
                  mfpt_msm, timescales, msm, trajectories, errors, n_blocks, n_bootstrap,
-                 ck, divergence, rate_error, cross_entropy, cross_entropy_skip, flux):
+                 ck, divergence, rate_error, cross_entropy, cross_entropy_skip, flux,
+                 unseen, n_models, model_outliers):
         self.sources = tuple(populations)
+        self.unseen = unseen
+        self.n_models = n_models
+        self.model_outliers = model_outliers
         self.trajectories = trajectories
         self.n_states = n_states
         self.dt = dt
@@ -574,7 +593,22 @@ class Comparison:
         lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
                            for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
                  for line in table]
-        return "\n".join(header + [""] + lines)
+        return "\n".join(header + [""] + lines + [""] + self.notes())
+
+    def notes(self):
+        """Plain-text lines on what the sources invent and on disagreeing models."""
+        others = [s for s in self.sources if s != "MD"]
+        lines = ["Never seen in MD: transitions per 1e5 steps " + ", ".join(
+            f"{s} {self.unseen['transitions'][s]:.3g}" for s in others)
+            + "; fraction of steps in unvisited states " + ", ".join(
+            f"{s} {self.unseen['states'][s]:.3g}" for s in others) + "."]
+        if self.n_models > 1:
+            lines.append(f"LSTM: chains of {self.n_models} models, standard errors from the "
+                         "spread between models.")
+        for row in self.model_outliers:
+            lines.append(f"Outlier: model {row['model']} has {row['quantity']} {row['value']:.4g} "
+                         f"where the other models have {row['others']:.4g}.")
+        return lines
 
     def to_dict(self):
         """Every number of the comparison as JSON-serialisable data.
@@ -593,7 +627,8 @@ class Comparison:
             "transition_counts", "total_time", "transition_rates", "set_populations",
             "mfpt", "mfpt_steps", "mfpt_events", "mfpt_msm", "mfpt_msm_steps",
             "timescales", "timescales_steps", "errors", "n_blocks", "n_bootstrap", "ck",
-            "divergence", "rate_error", "cross_entropy", "cross_entropy_skip", "flux")}
+            "divergence", "rate_error", "cross_entropy", "cross_entropy_skip", "flux",
+            "unseen", "n_models", "model_outliers")}
         data["summary"] = self.summary()
         return _jsonable(data)
 
@@ -605,7 +640,8 @@ class Comparison:
 def compare(reference, generated, n_states=None, dt=1.0, time_unit="ps", lagtimes=None,
             msm_lag=1, metastable_sets=None, n_metastable=2, state_values=None,
             msm_simulation=True, seed=0, n_blocks=10, n_bootstrap=100, held_out=None,
-            train=None, lstm_cross_entropy=None, markov_orders=(1, 2, 3)):
+            train=None, lstm_cross_entropy=None, markov_orders=(1, 2, 3),
+            generated_models=None):
     """Compare generated state sequences with MD, side by side with an MSM.
 
     Parameters
@@ -661,6 +697,13 @@ def compare(reference, generated, n_states=None, dt=1.0, time_unit="ps", lagtime
         :func:`markov_cross_entropy` for how to compute it.
     markov_orders : sequence of int
         Orders of the Markov baselines.
+    generated_models : array_like of int, optional
+        The model that generated each chain of `generated`, when they come
+        from several independently trained models. The ``"LSTM"`` standard
+        errors are then those of the models' pooled chains as units (so they
+        hold the spread between models), and
+        :attr:`Comparison.model_outliers` names models that disagree with
+        the others.
 
     Returns
     -------
@@ -725,6 +768,7 @@ def compare(reference, generated, n_states=None, dt=1.0, time_unit="ps", lagtime
     n_bootstrap = integer_at_least(n_bootstrap, "n_bootstrap", 2)
     cross_entropy, cross_entropy_skip = _path_entropies(
         held_out, train, lstm_cross_entropy, markov_orders, n_states)
+    models_of_chain = _check_generated_models(generated_models, len(gen))
 
     trajectories = {"MD": ref, "LSTM": gen}
     lags = sorted({int(lag) for lag in lagtimes} | {msm_lag})
@@ -741,10 +785,10 @@ def compare(reference, generated, n_states=None, dt=1.0, time_unit="ps", lagtime
     # A stream of its own, so that the MSM simulation stays what it was.
     rng = np.random.default_rng([seed, 1])
     return _build_comparison(trajectories, steps, models, metastable_sets, rng,
-                             n_states=n_states, dt=dt, time_unit=time_unit, msm_lag=msm_lag,
-                             lagtimes=lagtimes, state_values=state_values, n_blocks=n_blocks,
-                             n_bootstrap=n_bootstrap, cross_entropy=cross_entropy,
-                             cross_entropy_skip=cross_entropy_skip)
+                             models_of_chain, n_states=n_states, dt=dt, time_unit=time_unit,
+                             msm_lag=msm_lag, lagtimes=lagtimes, state_values=state_values,
+                             n_blocks=n_blocks, n_bootstrap=n_bootstrap,
+                             cross_entropy=cross_entropy, cross_entropy_skip=cross_entropy_skip)
 
 
 def statistics(dtrajs, metastable_sets, n_states=None, dt=1.0):
@@ -788,7 +832,8 @@ def statistics(dtrajs, metastable_sets, n_states=None, dt=1.0):
     return values
 
 
-def _build_comparison(trajectories, steps, models, metastable_sets, rng, **settings):
+def _build_comparison(trajectories, steps, models, metastable_sets, rng, models_of_chain,
+                      **settings):
     """Measure every statistic on every source and wrap it in a Comparison."""
     n_states, msm_lag = settings["n_states"], settings["msm_lag"]
     labels = _set_labels(metastable_sets, n_states)
@@ -804,7 +849,8 @@ def _build_comparison(trajectories, steps, models, metastable_sets, rng, **setti
     for src, trajs in trajectories.items():
         # Generated chains are independent units; MD (or one chain) is cut into blocks.
         by_chain = src != "MD" and len(trajs) > 1
-        units, n_units = _units(trajs, settings["n_blocks"], by_chain)
+        units, n_units = _units(trajs, settings["n_blocks"], by_chain,
+                                models_of_chain if src == "LSTM" else None)
         lag_models = models.get(src, {})
         sums = _unit_sums(trajs, units, n_units, n_states, labels, len(metastable_sets),
                           lag_models)
@@ -828,10 +874,15 @@ def _build_comparison(trajectories, steps, models, metastable_sets, rng, **setti
                   for src in others}
     rate_error = {src: _rate_errors(stats["mfpt_events"], stats["total_time"], stats["mfpt"],
                                     src) for src in others}
+    n_models = 1 if models_of_chain is None else int(np.unique(models_of_chain).size)
     return Comparison(metastable_sets=metastable_sets, trajectories=trajectories,
                       msm={s: models[s][msm_lag] for s in models}, errors=errors, ck=ck,
                       divergence=divergence, rate_error=rate_error,
-                      flux=msm_flux(models["MD"][msm_lag], n_states), **settings, **stats)
+                      flux=msm_flux(models["MD"][msm_lag], n_states),
+                      unseen=_unseen(stats, steps, others), n_models=n_models,
+                      model_outliers=_model_outliers(trajectories["LSTM"], models_of_chain,
+                                                     metastable_sets, n_states, settings["dt"]),
+                      **settings, **stats)
 
 
 def _model_statistics(lag_models, lagged, resample, metastable_sets, members, settings):
@@ -975,8 +1026,16 @@ def _memberships(metastable_sets, n_states):
     return members
 
 
-def _units(trajs, n_blocks, by_chain):
-    """Unit of data of every step: its chain, or its block (`n_blocks` per trajectory)."""
+def _units(trajs, n_blocks, by_chain, groups=None):
+    """Unit of data of every step: its chain's group, its chain, or its block.
+
+    With `groups` (one label per chain, at least two distinct) the chains of
+    a group form one unit; else with `by_chain` every chain is one; else
+    every trajectory is cut into `n_blocks` blocks.
+    """
+    if groups is not None and np.unique(groups).size > 1:
+        index = np.unique(groups, return_inverse=True)[1]
+        return [np.full(len(t), g) for t, g in zip(trajs, index)], int(index.max()) + 1
     if by_chain:
         return [np.full(len(t), k) for k, t in enumerate(trajs)], len(trajs)
     return ([k * n_blocks + np.arange(len(t)) * n_blocks // len(t) for k, t in enumerate(trajs)],
@@ -1114,6 +1173,60 @@ def _ratio_se(num, den, resample):
     defined = replicate_den > 0
     replicates = replicate_num / np.where(defined, replicate_den, 1.0)
     return np.where(defined.all(axis=0), replicates.std(axis=0, ddof=1), np.inf)
+
+
+def _unseen(stats, steps, sources):
+    """Steps in states, and changes between states, that MD never shows (see Comparison)."""
+    md_pop, md_counts = stats["populations"]["MD"], stats["transition_counts"]["MD"]
+    never = (md_counts == 0) & ~np.eye(len(md_pop), dtype=bool)
+    return {"states": {s: float(stats["populations"][s][md_pop == 0].sum()) for s in sources},
+            "transitions": {s: float(stats["transition_counts"][s][never].sum()
+                                     * steps[s] / stats["total_time"][s] * 1e5)
+                            for s in sources}}
+
+
+def _model_outliers(chains, models_of_chain, metastable_sets, n_states, dt):
+    """Quantities on which one model's chains disagree with the other models' (Comparison)."""
+    if models_of_chain is None or np.unique(models_of_chain).size < 2:
+        return []
+    labels = _set_labels(metastable_sets, n_states)
+    members = _memberships(metastable_sets, n_states)
+    n_sets = len(metastable_sets)
+
+    def measured(group):
+        units, n_units = _units(group, 2, by_chain=True)
+        sums = _unit_sums(group, units, n_units, n_states, labels, n_sets, lags=())
+        return _measured(sums, members, dt, None)
+
+    outliers = []
+    for model in np.unique(models_of_chain):
+        mine = [c for c, m in zip(chains, models_of_chain) if m == model]
+        rest = [c for c, m in zip(chains, models_of_chain) if m != model]
+        if len(mine) < 2 or len(rest) < 2:
+            continue  # a standard error needs two chains
+        (own, own_se), (other, other_se) = measured(mine), measured(rest)
+        rows = [(f"population S{a}", "population", own["set_populations"][a],
+                 other["set_populations"][a], own_se["set_populations"][a],
+                 other_se["set_populations"][a]) for a in range(n_sets)]
+        rows += [(f"MFPT S{a}->S{b}", "mfpt", own["mfpt"][a, b], other["mfpt"][a, b],
+                  own_se["mfpt"][a, b], other_se["mfpt"][a, b])
+                 for a in range(n_sets) for b in range(n_sets) if a != b]
+        for quantity, kind, value, others, se, others_se in rows:
+            if np.isfinite(others) and \
+                    _verdict(TOLERANCES[kind], others, value, others_se, se) == "warn":
+                outliers.append({"model": int(model), "quantity": quantity,
+                                 "value": float(value), "others": float(others)})
+    return outliers
+
+
+def _check_generated_models(generated_models, n_chains):
+    if generated_models is None:
+        return None
+    models = np.asarray(generated_models)
+    if models.shape != (n_chains,) or not np.issubdtype(models.dtype, np.integer):
+        raise ValueError(f"generated_models must hold one integer (the model) per generated "
+                         f"chain, {n_chains} in all; got {models.dtype} of shape {models.shape}")
+    return models
 
 
 def _divergences(reference, populations):

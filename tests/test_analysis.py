@@ -59,6 +59,16 @@ def test_results_are_the_pipeline(finished, chain):
     np.testing.assert_array_equal(r.trajectory_starts, [0])
 
 
+def test_three_models_by_default_share_the_chains(finished):
+    r = finished.results
+    assert len(r.models) == len(r.histories) == 3 and r.model is r.models[0]
+    np.testing.assert_array_equal(r.generated_models, [0, 0, 0, 1, 1, 1, 2, 2])
+    seeds = [m.metadata["training"]["seed"] for m in r.models]
+    assert seeds[0] == 0 and len(set(seeds)) == 3
+    assert r.comparison.n_models == 3
+    assert not np.array_equal(r.models[0].embedding, r.models[1].embedding)
+
+
 def test_generated_populations_close_to_md(finished):
     pops = finished.results.comparison.populations
     np.testing.assert_allclose(pops["LSTM"], pops["MD"], atol=0.08)
@@ -151,6 +161,14 @@ def test_several_files_are_independent_trajectories(tmp_path, chain):
 
 
 # ------------------------------------------------------------------ bad input
+def test_rejects_more_models_than_chains(chain):
+    u = _universe(chain)
+    with pytest.raises(ValueError, match=r"n_trajectories \(2\) must be at least n_models \(3\)"):
+        LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), n_trajectories=2)
+    with pytest.raises(ValueError, match="mask must be 'states', 'transitions' or None"):
+        LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), mask="all")
+
+
 def test_rejects_bad_arguments(chain):
     u = _universe(chain[:200])
     other = _universe(chain[:200])

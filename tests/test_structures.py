@@ -185,7 +185,7 @@ def test_lstm_dynamics_writes_a_generated_chain(tmp_path):
     u = _universe(n_frames=400)
     run = LSTMDynamics(u, cv.Coordinate(u.select_atoms("name A"), "x"), discretizer=DISC,
                        embedding_dim=4, hidden_size=8, seq_length=20, epochs=1,
-                       n_trajectories=2, n_steps=60, device="cpu", seed=0)
+                       n_trajectories=2, n_steps=60, n_models=1, device="cpu", seed=0)
     with pytest.raises(RuntimeError, match=r"write_generated\(\) needs results"):
         run.write_generated(tmp_path / "x.dcd")
     run.run(step=2)

@@ -151,8 +151,11 @@ class TestTwoState:
             assert f"{cmp2.mfpt[s][0, 1]:.4g} ± {cmp2.errors['mfpt'][s][0, 1]:.2g}" in mfpt_line
         assert mfpt_line.endswith("pass")
         assert lines[4].split() == ["quantity", "unit", "MD", "LSTM", "MSM", "verdict"]
-        table = lines[4:]
+        end = lines.index("", 4)
+        table = lines[4:end]
         assert len({len(line) for line in table}) == 1  # aligned, right-justified
+        assert lines[end + 1:] == cmp2.notes()
+        assert lines[end + 1].startswith("Never seen in MD: transitions per 1e5 steps LSTM ")
 
     def test_to_dict_is_json(self, cmp2):
         data = json.loads(json.dumps(cmp2.to_dict(), allow_nan=False))
@@ -486,6 +489,30 @@ class TestUncertainties:
         # chain errors do not resample: identical for the same chains
         np.testing.assert_array_equal(other.errors["mfpt"]["LSTM"], cmp2.errors["mfpt"]["LSTM"])
 
+    def test_model_groups_are_the_units_of_the_lstm_errors(self):
+        """Chains of several models: SE from the spread of the models' pooled chains."""
+        ref = simulate(P2, 20_000, seed=1)
+        fast = [simulate(P2, 5_000, seed=s) for s in (2, 3)]
+        slow = [simulate(np.array([[0.98, 0.02], [0.01, 0.99]]), 5_000, seed=s)
+                for s in (4, 5)]
+        gen = fast + fast + slow
+        models = np.array([0, 0, 1, 1, 2, 2])
+        grouped = compare(ref, gen, generated_models=models, msm_simulation=False,
+                          metastable_sets=[[0], [1]])
+        chains = compare(ref, gen, msm_simulation=False, metastable_sets=[[0], [1]])
+        per_model = [np.mean(np.concatenate(gen[2 * k:2 * k + 2]) == 1) for k in range(3)]
+        assert grouped.n_models == 3 and chains.n_models == 1
+        assert grouped.errors["populations"]["LSTM"][1] == pytest.approx(
+            np.std(per_model, ddof=1) / np.sqrt(3))
+        assert grouped.errors["populations"]["MD"][1] == chains.errors["populations"]["MD"][1]
+        # the slow model is the outlier: its MFPTs are five times the others'
+        assert {row["model"] for row in grouped.model_outliers} == {2}
+        assert {row["quantity"] for row in grouped.model_outliers} >= {"MFPT S0->S1"}
+        assert "Outlier: model 2 has MFPT S0->S1" in grouped.format_summary()
+        assert chains.model_outliers == []
+        with pytest.raises(ValueError, match="generated_models must hold one integer"):
+            compare(ref, gen, generated_models=[0, 1])
+
     def test_bootstrap_settings(self, two_state):
         cmp = compare(*two_state, n_blocks=4, n_bootstrap=20, msm_simulation=False)
         assert (cmp.n_blocks, cmp.n_bootstrap) == (4, 20)
@@ -604,6 +631,16 @@ def kl(p, q):
 
 
 class TestDivergence:
+    def test_unseen_states_and_transitions_by_hand(self):
+        ref = [0, 0, 1, 1, 0, 1, 1, 0]          # MD: states 0, 1; 0 <-> 1 only
+        gen = [np.array([0, 2, 1, 1, 0, 0]), np.array([1, 0, 0, 0, 0, 0])]
+        cmp = compare(ref, gen, n_states=3, metastable_sets=[[0], [1]])
+        # 0 -> 2 and 2 -> 1 in 10 generated step pairs; 1 of 12 steps in state 2
+        assert cmp.unseen["transitions"]["LSTM"] == pytest.approx(2 / 10 * 1e5)
+        assert cmp.unseen["states"]["LSTM"] == pytest.approx(1 / 12)
+        assert cmp.unseen["transitions"]["MSM"] == 0 and cmp.unseen["states"]["MSM"] == 0
+        assert "MD" not in cmp.unseen["states"]
+
     def test_by_hand(self):
         cmp = compare([0, 0, 1, 1], [0, 0, 0, 1], metastable_sets=[[0], [1]],
                       msm_simulation=False)
