@@ -68,9 +68,6 @@ MASKS = (None, "states", "transitions")
 
 __all__ = ["LSTMDynamics", "DaskClientBackend"]
 
-#: Orders of the Markov (n-gram) models the LSTM's held-out cross-entropy is compared with.
-MARKOV_ORDERS = (1, 2, 3)
-
 
 class LSTMDynamics(AnalysisBase):
     """Learn and regenerate the dynamics of a trajectory projected on a CV.
@@ -258,19 +255,16 @@ class LSTMDynamics(AnalysisBase):
     def _single_frame(self):
         self._values[self._frame_index] = self._cv()
 
-    def _estimator(self, n_states=None, seed=None):
+    def _estimator(self, n_states=None):
         from .train import LSTMEstimator
-        settings = dict(self._training, seed=self._training["seed"] if seed is None else seed)
-        return LSTMEstimator(n_states=n_states, **settings)
+        return LSTMEstimator(n_states=n_states, **self._training)
 
     def _get_aggregator(self):
         return ResultsGroup(lookup={"cv": ResultsGroup.ndarray_hstack})
 
     # ------------------------------------------------------------ the pipeline
     def _conclude(self):
-        from .model import prompts
-        from .train import split_held_out
-        from .validate import compare
+        from .pipeline import evaluate, learn
 
         values = self.results.cv
         _check_finite(values, self.frames)
@@ -289,54 +283,18 @@ class LSTMDynamics(AnalysisBase):
 
         meta = {"cv": self._cv.describe(), "discretizer": disc.to_dict(),
                 "dt": self.results.dt, "time_unit": "ps"}
-        fitted = self._fit_models(disc.n_states_, dtrajs, meta)
-        models = [est.fetch_model() for est in fitted]
-        self.results.models, self.results.model = models, models[0]
-        self.results.histories = [est.history for est in fitted]
+        learned = learn(dtrajs, self._estimator(disc.n_states_), n_models=self._n_models,
+                        n_chains=self._n_trajectories, n_steps=self._n_steps,
+                        temperature=self._temperature, mask=self._mask, metadata=meta,
+                        seed=self._seed, progress=self._verbose)
+        self.results.models, self.results.model = learned.models, learned.models[0]
+        self.results.histories = [est.history for est in learned.estimators]
         self.results.history = self.results.histories[0]
-
-        seq_length = fitted[0].seq_length
-        starts = prompts(dtrajs, self._n_trajectories, seq_length)
-        shares = np.array_split(np.arange(self._n_trajectories), self._n_models)
-        n_steps = self._n_steps or max(len(d) for d in dtrajs)
-        self.results.generated = np.concatenate([
-            model.generate(n_steps, n_trajectories=len(rows), prompt=starts[rows],
-                           temperature=self._temperature, seed=self._seed + k,
-                           progress=self._verbose, mask=self._mask)
-            for k, (model, rows) in enumerate(zip(models, shares))])
-        self.results.generated_models = np.concatenate(
-            [np.full(len(rows), k) for k, rows in enumerate(shares)])
-        train, held_out = split_held_out(dtrajs, fitted[0].validation_fraction)
-        skip = max(MARKOV_ORDERS)
-        held_out = [h for h in held_out if len(h) > skip]
-        # the LSTM is scored on the characters the order-k Markov models
-        # predict; with several models, their mean
-        lstm_ce = float(np.mean([m.score([h[skip - 1:] for h in held_out]) for m in models])) \
-            if held_out else None
-        self.results.comparison = compare(
-            dtrajs, self.results.generated, n_states=disc.n_states_, dt=self.results.dt,
-            time_unit="ps", lagtimes=self._lagtimes, state_values=disc.centers_,
-            seed=self._seed, train=train if held_out else None, held_out=held_out or None,
-            lstm_cross_entropy=lstm_ce, markov_orders=MARKOV_ORDERS,
-            generated_models=self.results.generated_models)
-
-    def _fit_models(self, n_states, dtrajs, meta):
-        """The fitted estimators of the ``n_models`` seeds (processes on a CPU)."""
-        import os
-
-        from .model import resolve_device
-        from .train import fit_many
-
-        seeds = [self._seed] + [int(s) for s in np.random.SeedSequence(self._seed).generate_state(
-            self._n_models - 1)]
-        estimators = [self._estimator(n_states, seed) for seed in seeds]
-        cpu = resolve_device(self._training["device"]).type == "cpu"
-        n_workers = min(self._n_models, os.cpu_count() or 1) if cpu else 1
-        if n_workers > 1:  # progress bars of several processes would garble each other
-            for est in estimators:
-                est.verbose = False
-        return fit_many(estimators, [dtrajs] * self._n_models, n_workers=n_workers,
-                        metadata=meta)
+        self.results.generated = learned.generated
+        self.results.generated_models = learned.generated_models
+        self.results.comparison = evaluate(dtrajs, learned, dt=self.results.dt, time_unit="ps",
+                                           lagtimes=self._lagtimes,
+                                           state_values=disc.centers_, seed=self._seed)
 
     def report(self, directory, overwrite=False):
         """Write figures and a Markdown report of this run.

@@ -21,11 +21,17 @@ __all__ = ["main"]
 
 def _common_options(parser):
     parser.add_argument("--n-states", type=int, default=20, help="uniform CV bins (20)")
-    parser.add_argument("--epochs", type=int, default=20, help="maximum epochs (20)")
+    parser.add_argument("--epochs", type=_epochs, default="auto",
+                        help="passes over the training data (auto: 60, within 1,000-5,000 "
+                             "optimizer updates)")
     parser.add_argument("--validation-fraction", type=float, default=0.1,
-                        help="fraction of the frames, at the end, held out for early "
-                             "stopping and the held-out cross-entropy (0.1); 0 trains on "
-                             "all frames for all epochs")
+                        help="fraction of the frames, at the end, held out and scored "
+                             "(0.1); 0 trains on all frames")
+    parser.add_argument("--n-models", type=int, default=3,
+                        help="independently trained models, in parallel processes (3)")
+    parser.add_argument("--mask", choices=("states", "transitions", "none"), default="states",
+                        help="never generate states (default) or also one-step transitions "
+                             "the MD never showed; none: sample the model everywhere")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                         help="training arithmetic (float32); bfloat16 is faster on GPUs "
                              "and CPUs with bfloat16 units")
@@ -43,6 +49,16 @@ def _common_options(parser):
     parser.add_argument("--overwrite", action="store_true",
                         help="write into an existing output directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _epochs(text):
+    """``--epochs``: a positive integer or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or auto, got {text!r}")
 
 
 def _parser():
@@ -89,7 +105,8 @@ def _run(universe, cv, out, args, title):
     run = LSTMDynamics(universe, cv, n_states=args.n_states, epochs=args.epochs,
                        validation_fraction=args.validation_fraction,
                        precision=args.precision, n_steps=args.n_steps,
-                       n_trajectories=args.n_trajectories,
+                       n_trajectories=args.n_trajectories, n_models=args.n_models,
+                       mask=None if args.mask == "none" else args.mask,
                        device=args.device, seed=args.seed, verbose=not args.quiet)
     run.run(step=args.step, verbose=not args.quiet)
     paths = run.report(out, overwrite=args.overwrite)
@@ -98,7 +115,8 @@ def _run(universe, cv, out, args, title):
     r = run.results
     print(f"\n{title}")
     print(f"{len(r.dtraj)} frames, one model step = {r.dt:g} ps; "
-          f"{r.generated.shape[0]} generated chains x {r.generated.shape[1]} steps")
+          f"{r.generated.shape[0]} generated chains x {r.generated.shape[1]} steps "
+          f"from {len(r.models)} model(s)")
     print(r.comparison.format_summary())
     print(held_out_line(r.comparison, r.history))
     print("\nwritten:")
