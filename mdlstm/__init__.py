@@ -15,7 +15,8 @@ import importlib
 __version__ = "0.1.0"
 
 #: public name -> module that defines it
-_EXPORTS = {"cv": None, "LSTMDynamics": "analysis", "Discretizer": "discretize",
+_EXPORTS = {"cv": None, "CVSeries": "analysis", "LSTMDynamics": "analysis",
+            "Discretizer": "discretize",
             "LSTMEstimator": "train", "LSTMModel": "model", "compare": "validate",
             "Comparison": "validate"}
 

@@ -66,10 +66,130 @@ MASKS = (None, "states", "transitions")
 # of imports per worker) are imported in the methods that train and compare,
 # which run once, in the main process.
 
-__all__ = ["LSTMDynamics", "DaskClientBackend"]
+__all__ = ["CVSeries", "LSTMDynamics", "DaskClientBackend"]
 
 
-class LSTMDynamics(AnalysisBase):
+class CVSeries(AnalysisBase):
+    """A collective variable on every analysed frame: the frame loop alone.
+
+    What :class:`LSTMDynamics` computes before it learns, for a CV series
+    to look at, to save, or to discretize and learn from with
+    :mod:`mdlstm.pipeline` yourself.
+
+    Parameters
+    ----------
+    atomgroup : Universe or AtomGroup
+        The system whose trajectory is analysed.
+    cv : mdlstm.cv.CollectiveVariable
+        The collective variable, built on atoms of the same Universe.
+    verbose : bool
+        Progress bar over the frames.
+
+    Attributes
+    ----------
+    results.cv : numpy.ndarray, shape (n_frames,)
+        CV value per analysed frame (in ``cv.units``).
+    results.times : numpy.ndarray, shape (n_frames,)
+        Time of every analysed frame (ps).
+    results.dt : float
+        Time between analysed frames (ps).
+    results.trajectory_starts : numpy.ndarray of int
+        Index of the first analysed frame of every trajectory file (a
+        Universe built from several files holds independent trajectories).
+
+    Examples
+    --------
+    ::
+
+        phi = cv.Dihedral(u.residues[1].phi_selection(), name="phi")
+        series = CVSeries(u, phi).run(step=2)
+        series.results.cv, series.results.dt
+    """
+
+    _analysis_algorithm_is_parallelizable = True
+    #: Fewest analysed frames accepted (two make one time step).
+    _min_frames = 2
+
+    @classmethod
+    def get_supported_backends(cls):
+        return ("serial", "multiprocessing", "dask")
+
+    def __init__(self, atomgroup, cv, verbose=False, **kwargs):
+        if isinstance(atomgroup, Universe):
+            universe = atomgroup
+        elif isinstance(atomgroup, AtomGroup):
+            universe = atomgroup.universe
+        else:
+            raise TypeError("atomgroup must be an MDAnalysis Universe or AtomGroup, "
+                            f"got {type(atomgroup).__name__}")
+        if not isinstance(cv, CollectiveVariable):
+            raise TypeError("cv must be an mdlstm.cv.CollectiveVariable (e.g. "
+                            f"cv.Dihedral(...)), got {type(cv).__name__}")
+        if cv.universe is not universe:
+            raise ValueError("cv is built on atoms of another Universe than the one "
+                             "analysed; build it from this Universe's atoms")
+        super().__init__(universe.trajectory, verbose=verbose, **kwargs)
+        self._cv = cv
+
+    # ------------------------------------------------------------ frame loop
+    def run(self, start=None, stop=None, step=None, frames=None, verbose=None,
+            n_workers=None, n_parts=None, backend=None, client=None, **kwargs):
+        """Compute the CV on every selected frame (and what a subclass does next).
+
+        Parameters are those of :meth:`MDAnalysis.analysis.base.AnalysisBase.run`;
+        the selected frames must be evenly spaced in time.
+
+        Parameters
+        ----------
+        client : distributed.Client, optional
+            Compute the CV on this ``dask.distributed`` cluster (with
+            ``backend="dask"`` or no backend), in ``n_parts`` parts (default:
+            one per worker of the cluster); see :class:`DaskClientBackend`.
+        """
+        if client is not None:
+            if backend not in (None, "dask") or n_workers is not None:
+                raise ValueError("client runs the dask backend on its cluster's workers: "
+                                 "pass neither another backend nor n_workers")
+            backend = DaskClientBackend(client)
+            kwargs["unsupported_backend"] = True
+        if backend in (None, "serial") and max(n_workers or 1, n_parts or 1) > 1:
+            # MDAnalysis would split the serial run into parts that overwrite each other
+            raise ValueError("n_workers/n_parts > 1 need backend='multiprocessing' or "
+                             "'dask'; the serial backend runs one part")
+        return super().run(start=start, stop=stop, step=step, frames=frames,
+                           verbose=verbose, n_workers=n_workers, n_parts=n_parts,
+                           backend=backend, **kwargs)
+
+    def _setup_frames(self, trajectory, start=None, stop=None, step=None, frames=None):
+        super()._setup_frames(trajectory, start=start, stop=stop, step=step, frames=frames)
+        _check_uniform_selection(trajectory.n_frames, frames, self.step)
+        if self.n_frames < self._min_frames:
+            raise ValueError(f"the frame selection has {self.n_frames} frames; "
+                             f"{self._why_min_frames()}")
+
+    def _prepare(self):
+        # a plain attribute: the frame loop skips the Results lookup on every frame
+        self._values = self.results.cv = np.empty(self.n_frames)
+
+    def _single_frame(self):
+        self._values[self._frame_index] = self._cv()
+
+    def _get_aggregator(self):
+        return ResultsGroup(lookup={"cv": ResultsGroup.ndarray_hstack})
+
+    def _why_min_frames(self):
+        return f"at least {self._min_frames} are needed (one time step)"
+
+    def _conclude(self):
+        values = self.results.cv
+        _check_finite(values, self.frames)
+        cuts = _file_boundaries(self._trajectory, self.frames)
+        self.results.times = self.times
+        self.results.dt = _frame_interval(np.split(self.times, cuts))
+        self.results.trajectory_starts = np.concatenate([[0], cuts]).astype(int)
+
+
+class LSTMDynamics(CVSeries):
     """Learn and regenerate the dynamics of a trajectory projected on a CV.
 
     Parameters
@@ -150,33 +270,13 @@ class LSTMDynamics(AnalysisBase):
         The seed used.
     """
 
-    _analysis_algorithm_is_parallelizable = True
-
-    @classmethod
-    def get_supported_backends(cls):
-        return ("serial", "multiprocessing", "dask")
-
     def __init__(self, atomgroup, cv, n_states=20, discretizer=None, embedding_dim=8,
                  hidden_size=64, n_layers=1, seq_length=100, batch_size=64, epochs="auto",
                  learning_rate=3e-3, validation_fraction=0.1, n_steps=None,
                  n_trajectories=16, temperature=1.0, lagtimes=None, device="auto",
                  seed=None, verbose=False, precision="float32", n_models=3, mask="states",
                  **kwargs):
-        if isinstance(atomgroup, Universe):
-            universe = atomgroup
-        elif isinstance(atomgroup, AtomGroup):
-            universe = atomgroup.universe
-        else:
-            raise TypeError("atomgroup must be an MDAnalysis Universe or AtomGroup, "
-                            f"got {type(atomgroup).__name__}")
-        if not isinstance(cv, CollectiveVariable):
-            raise TypeError("cv must be an mdlstm.cv.CollectiveVariable (e.g. "
-                            f"cv.Dihedral(...)), got {type(cv).__name__}")
-        if cv.universe is not universe:
-            raise ValueError("cv is built on atoms of another Universe than the one "
-                             "analysed; build it from this Universe's atoms")
-        super().__init__(universe.trajectory, verbose=verbose, **kwargs)
-        self._cv = cv
+        super().__init__(atomgroup, cv, verbose=verbose, **kwargs)
         if discretizer is None:
             discretizer = Discretizer(n_states=n_states, method="uniform", periodic=cv.period)
         elif not isinstance(discretizer, Discretizer):
@@ -210,76 +310,28 @@ class LSTMDynamics(AnalysisBase):
         if lagtimes is not None:
             lagtimes = [positive_int(lag, "lagtimes") for lag in lagtimes]
         self._lagtimes = lagtimes
+        self._min_frames = seq_length + 1
 
-    # ------------------------------------------------------------ frame loop
-    def run(self, start=None, stop=None, step=None, frames=None, verbose=None,
-            n_workers=None, n_parts=None, backend=None, client=None, **kwargs):
-        """Compute the CV on every selected frame, then train, generate and compare.
-
-        Parameters are those of :meth:`MDAnalysis.analysis.base.AnalysisBase.run`;
-        the selected frames must be evenly spaced in time.
-
-        Parameters
-        ----------
-        client : distributed.Client, optional
-            Compute the CV on this ``dask.distributed`` cluster (with
-            ``backend="dask"`` or no backend), in ``n_parts`` parts (default:
-            one per worker of the cluster); see :class:`DaskClientBackend`.
-        """
-        if client is not None:
-            if backend not in (None, "dask") or n_workers is not None:
-                raise ValueError("client runs the dask backend on its cluster's workers: "
-                                 "pass neither another backend nor n_workers")
-            backend = DaskClientBackend(client)
-            kwargs["unsupported_backend"] = True
-        if backend in (None, "serial") and max(n_workers or 1, n_parts or 1) > 1:
-            # MDAnalysis would split the serial run into parts that overwrite each other
-            raise ValueError("n_workers/n_parts > 1 need backend='multiprocessing' or "
-                             "'dask'; the serial backend runs one part")
-        return super().run(start=start, stop=stop, step=step, frames=frames,
-                           verbose=verbose, n_workers=n_workers, n_parts=n_parts,
-                           backend=backend, **kwargs)
-
-    def _setup_frames(self, trajectory, start=None, stop=None, step=None, frames=None):
-        super()._setup_frames(trajectory, start=start, stop=stop, step=step, frames=frames)
-        _check_uniform_selection(trajectory.n_frames, frames, self.step)
-        needed = self._training["seq_length"] + 1
-        if self.n_frames < needed:
-            raise ValueError(f"the frame selection has {self.n_frames} frames; training "
-                             f"needs at least seq_length+1 = {needed}")
-
-    def _prepare(self):
-        # a plain attribute: the frame loop skips the Results lookup on every frame
-        self._values = self.results.cv = np.empty(self.n_frames)
-
-    def _single_frame(self):
-        self._values[self._frame_index] = self._cv()
+    def _why_min_frames(self):
+        return f"training needs at least seq_length+1 = {self._min_frames}"
 
     def _estimator(self, n_states=None):
         from .train import LSTMEstimator
         return LSTMEstimator(n_states=n_states, **self._training)
 
-    def _get_aggregator(self):
-        return ResultsGroup(lookup={"cv": ResultsGroup.ndarray_hstack})
-
     # ------------------------------------------------------------ the pipeline
     def _conclude(self):
         from .pipeline import evaluate, learn
 
-        values = self.results.cv
-        _check_finite(values, self.frames)
-        cuts = _file_boundaries(self._trajectory, self.frames)
-        self.results.times = self.times
-        self.results.dt = _frame_interval(np.split(self.times, cuts))
+        super()._conclude()
         self.results.seed = self._seed
         disc = self._discretizer
-        pieces = np.split(values, cuts)
+        pieces = np.split(self.results.cv, self.results.trajectory_starts[1:])
         if not hasattr(disc, "n_states_"):
             disc.fit(pieces)
         dtrajs = disc.transform(pieces)
         self.results.discretizer = disc
         self.results.dtraj = np.concatenate(dtrajs)
-        self.results.trajectory_starts = np.concatenate([[0], cuts]).astype(int)
 
         meta = {"cv": self._cv.describe(), "discretizer": disc.to_dict(),
                 "dt": self.results.dt, "time_unit": "ps"}

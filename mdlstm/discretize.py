@@ -618,6 +618,24 @@ class Discretizer:
             return [self._values_of(s, f"states[{i}]") for i, s in enumerate(states)]
         return self._values_of(states, "states")
 
+    def states_between(self, low, high):
+        """The states whose centre lies strictly between `low` and `high` (CV units).
+
+        For metastable sets drawn as cores of basins, e.g.
+        ``disc.states_between(-np.pi, -np.pi / 6)``. The bounds are compared
+        with :attr:`centers_` as they are (no wrapping over a period).
+
+        Returns
+        -------
+        numpy.ndarray of int
+            The states, increasing.
+        """
+        self._check_fitted()
+        low, high = float(low), float(high)
+        if not low < high:
+            raise ValueError(f"low must be below high, got low={low:g}, high={high:g}")
+        return np.flatnonzero((self.centers_ > low) & (self.centers_ < high))
+
     def _values_of(self, states, name):
         arr = np.asarray(states)
         check_states(arr, self.n_states_, name)

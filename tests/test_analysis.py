@@ -10,7 +10,7 @@ import pytest
 from deeptime.markov.msm import MarkovStateModel
 from MDAnalysis.coordinates.memory import MemoryReader
 
-from mdlstm import Discretizer, LSTMDynamics, cv
+from mdlstm import CVSeries, Discretizer, LSTMDynamics, cv
 from mdlstm.analysis import DaskClientBackend
 
 P = np.array([[0.95, 0.04, 0.01],
@@ -161,6 +161,21 @@ def test_several_files_are_independent_trajectories(tmp_path, chain):
 
 
 # ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("backend, n_workers", [("serial", None), ("multiprocessing", 2),
+                                                ("dask", 2)])
+def test_cv_series_is_the_frame_loop_alone(finished, chain, backend, n_workers):
+    u = _universe(chain)
+    series = CVSeries(u, cv.Coordinate(u.atoms, "x"))
+    series.run(step=2, backend=backend, n_workers=n_workers)
+    r = series.results
+    np.testing.assert_array_equal(r.cv, finished.results.cv[::2])
+    assert r.dt == pytest.approx(4.0) and r.times.shape == (2000,)
+    np.testing.assert_array_equal(r.trajectory_starts, [0])
+    assert "dtraj" not in r and "model" not in r
+    with pytest.raises(ValueError, match="has 1 frames; at least 2 are needed"):
+        CVSeries(u, cv.Coordinate(u.atoms, "x")).run(stop=1)
+
+
 def test_rejects_more_models_than_chains(chain):
     u = _universe(chain)
     with pytest.raises(ValueError, match=r"n_trajectories \(2\) must be at least n_models \(3\)"):

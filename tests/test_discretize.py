@@ -393,3 +393,13 @@ def test_helper_functions_check_arguments():
         remove_short_visits(np.zeros((2, 2), dtype=int), 1)
     with pytest.raises(TypeError, match="min_dwell must be a positive integer"):
         remove_short_visits(np.zeros(3, dtype=int), 1.5)
+
+
+def test_states_between_picks_centres_inside_the_bounds():
+    disc = Discretizer(n_states=4, range=(0.0, 4.0)).fit(np.linspace(0, 4, 100))
+    np.testing.assert_array_equal(disc.states_between(1.0, 3.0), [1, 2])  # centres 1.5, 2.5
+    np.testing.assert_array_equal(disc.states_between(-np.inf, 1.0), [0])
+    with pytest.raises(ValueError, match="low must be below high"):
+        disc.states_between(2.0, 1.0)
+    with pytest.raises(Exception, match="fit"):
+        Discretizer(n_states=4).states_between(0, 1)
