@@ -28,8 +28,7 @@ def fidelity():
 @pytest.fixture(scope="module")
 def quick(fidelity, tmp_path_factory):
     out = tmp_path_factory.mktemp("fidelity") / "quick.md"
-    results = fidelity.run(["--quick", "--threads", "1", "--workers", "2",
-                            "--out", str(out)])
+    results = fidelity.run(["--quick", "--threads", "1", "--out", str(out)])
     return results, out
 
 
@@ -39,15 +38,22 @@ def test_quick_uses_quick_sizes_and_bounds(fidelity, quick):
     assert results["sizes"] == fidelity.QUICK
     assert results["bounds"] == fidelity.QUICK_BOUNDS
     assert set(results["cases"]) == {"four_state", "linear_three_state",
-                                     "triangular_three_state", "alanine_dipeptide sin(phi)",
-                                     "alanine_dipeptide phi"}
+                                     "triangular_three_state", "prinz_four_well",
+                                     "projected_grid", "hidden_dwell", "alanine_dipeptide phi",
+                                     "alanine_dipeptide psi"}
 
 
 @pytest.mark.slow
 def test_quick_statistics_are_well_formed(quick):
     results, _ = quick
+    sizes = {"four_state": 4, "linear_three_state": 3, "triangular_three_state": 3,
+             "hidden_dwell": 3}
     for name, case in results["cases"].items():
-        n = 20 if name.startswith("alanine") else (4 if name == "four_state" else 3)
+        n = sizes.get(name, 20)
+        assert [row["seed"] for row in case["seeds"]] == [0, 1]
+        for row in case["seeds"]:
+            assert 0 <= row["set population"] <= 1 and row["unseen states"] == 0
+            assert ("MFPT vs exact" in row) == (name in ("projected_grid", "hidden_dwell"))
         assert set(case["stats"]) == {"MD", "training data", "LSTM", "MSM lag 1", "MSM lag 10"}
         for source, stats in case["stats"].items():
             mean, sem = stats["populations"]
