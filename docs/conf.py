@@ -46,7 +46,7 @@ nitpick_ignore_regex = [
     # numpydoc renders "Attributes" sections as tables, which create no link
     # targets, so :attr: references to instance attributes cannot resolve.
     (r"py:attr", r".*"),
-    (r"py:.*", r"(MDAnalysis|numpy|torch|deeptime|sklearn|openmm|matplotlib|dask)\b.*"),
+    (r"py:.*", r"(MDAnalysis|numpy|scipy|torch|deeptime|sklearn|openmm|matplotlib|dask)\b.*"),
     (r"py:.*", r"(AtomGroup|Universe|AnalysisBase)\b.*"),
     (r"py:.*", r"(FileExistsError|FileNotFoundError|ValueError|TypeError|RuntimeError)"),
 ]

@@ -24,6 +24,7 @@ the held-out cross-entropies of the LSTMs next to Markov models of order
 .. autofunction:: learn
 .. autofunction:: evaluate
 .. autoclass:: Learned
+.. autodata:: MARKOV_ORDERS
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ MARKOV_ORDERS = (1, 2, 3)
 
 @dataclasses.dataclass(frozen=True)
 class Learned:
-    """What :func:`learn` returns.
+    """What :func:`~mdlstm.pipeline.learn` returns.
 
     Attributes
     ----------
@@ -153,7 +154,7 @@ def learn(dtrajs, estimator=None, *, n_models=3, n_chains=16, n_steps=None, temp
 
 def evaluate(dtrajs, learned, *, dt=1.0, time_unit="ps", lagtimes=None, state_values=None,
              metastable_sets=None, seed=0):
-    """Compare the chains of :func:`learn` with the data it learned from.
+    """Compare the chains of :func:`~mdlstm.pipeline.learn` with the data it learned from.
 
     The held-out block of the estimators (the last ``validation_fraction``
     of every trajectory) gives the held-out cross-entropies: the mean of
@@ -164,7 +165,7 @@ def evaluate(dtrajs, learned, *, dt=1.0, time_unit="ps", lagtimes=None, state_va
     Parameters
     ----------
     dtrajs : array_like of int, or list of them
-        The state sequences given to :func:`learn`.
+        The state sequences given to :func:`~mdlstm.pipeline.learn`.
     learned : Learned
     dt : float
         Time of one step, in `time_unit`.
