@@ -643,6 +643,7 @@ def _html(title, cmp, history, cv, figures):
     body = [f"<h1>{escape(title)}</h1>",
             f'<p class="settings">{escape(_settings_line(cmp, cv, ""))}</p>',
             "<h2>MD vs LSTM vs MSM</h2>", _html_table(cmp.summary(), cmp.sources)]
+    body += [f"<p>{escape(line)}</p>" for line in cmp.notes()]
     if held_out_line(cmp, history):
         body.append(f"<p>{escape(held_out_line(cmp, history))}</p>")
     body.append("<h2>Figures</h2>")

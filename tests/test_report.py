@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+from html import escape
 from html.parser import HTMLParser
 
 import numpy as np
@@ -150,6 +151,9 @@ def test_html_table_numbers_are_all_in_results_json(full):
             assert float(se) == pytest.approx(expected[f"{src}_se"], rel=5e-2)
     assert rows[0][:3] == ["population S0", "fraction", f"{summary[0]['MD']:.4g} \u00b1 "
                            f"{summary[0]['MD_se']:.2g}"]
+    html = paths["html"].read_text()
+    for line in cmp.notes():   # what the sources invent, and disagreeing models
+        assert f"<p>{escape(line)}</p>" in html
 
 
 def test_html_embeds_every_png_and_loads_nothing_external(full):
