@@ -289,7 +289,7 @@ class LSTMEstimator:
         if val and self.selection == "held_out":
             _warn_if_few_changes(val, self.validation_fraction)
         seed = seed_value(self.seed)
-        windows = self._windows(train, np.random.default_rng(seed))
+        windows = self._windows(train)
         if windows.n_updates == 0:
             longest = max(len(t) for t in train)
             raise ValueError(
@@ -422,7 +422,7 @@ class LSTMEstimator:
         return self._model
 
     # ------------------------------------------------------------------ internals
-    def _windows(self, train, rng):
+    def _windows(self, train):
         batch = self.batch_size
         if self.carry_state:
             return _CarriedWindows(train, self.seq_length, batch)
@@ -792,8 +792,7 @@ class _TrainingState:
         self.history = {key: [] for key in (
             "epoch", "update", "train_loss", "val_loss", "learning_rate", "time_s",
             "candidate", "population_error", "transition_error")}
-        # until a candidate is offered (a fit shorter than the candidate
-        # phase cannot happen: the last evaluation is always one), the start
+        # replaced by the first candidate: the last evaluation always is one
         self.best_score, self.best_epoch = np.inf, 0
         self.best_state = copy.deepcopy(net.state_dict())
 
