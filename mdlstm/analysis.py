@@ -201,8 +201,11 @@ class LSTMDynamics(CVSeries):
     n_states : int
         Number of uniform bins of the CV (ignored when ``discretizer`` is given).
     discretizer : mdlstm.Discretizer, optional
-        A configured (fitted or not) discretizer; default: ``n_states`` uniform
-        bins over the data range, wrapping over the CV's period if it has one.
+        A configured discretizer: fitted, its bins are used as they are;
+        unfitted, a copy is fitted to the analysed frames of every
+        :meth:`run` (the object passed in is never changed). Default:
+        ``n_states`` uniform bins over the data range, wrapping over the CV's
+        period if it has one.
     embedding_dim, hidden_size, n_layers, seq_length, batch_size, epochs, learning_rate
         Model and training settings, see :class:`~mdlstm.train.LSTMEstimator`.
     validation_fraction : float
@@ -325,10 +328,13 @@ class LSTMDynamics(CVSeries):
 
         super()._conclude()
         self.results.seed = self._seed
-        disc = self._discretizer
         pieces = np.split(self.results.cv, self.results.trajectory_starts[1:])
+        # a fitted discretizer gives its bins; an unfitted one is fitted as a
+        # copy, so that every run() fits its own frames and the object passed
+        # in is never changed
+        disc = self._discretizer
         if not hasattr(disc, "n_states_"):
-            disc.fit(pieces)
+            disc = disc.clone().fit(pieces)
         dtrajs = disc.transform(pieces)
         self.results.discretizer = disc
         self.results.dtraj = np.concatenate(dtrajs)

@@ -81,6 +81,7 @@ import numbers
 import numpy as np
 
 from ._checks import check_states, integer_at_least, positive_float, positive_int
+from ._params import Parameters
 
 __all__ = ["Discretizer", "running_mean", "remove_short_visits"]
 
@@ -90,8 +91,6 @@ METHODS = ("uniform", "quantile", "kmeans", "centers")
 _KMEANS_N_INIT = 10
 _DICT_TYPE = "mdlstm.Discretizer"
 _DICT_VERSION = 1
-_PARAM_NAMES = ("n_states", "method", "range", "centers", "periodic", "smooth",
-                "min_dwell", "core", "seed")
 
 
 # --------------------------------------------------------------------------
@@ -254,7 +253,7 @@ def _wrap_upper(x, period):
 # --------------------------------------------------------------------------
 # the estimator
 # --------------------------------------------------------------------------
-class Discretizer:
+class Discretizer(Parameters):
     r"""Map CV values to integer states, 0 to ``n_states - 1``, and back.
 
     Parameters are stored as given (scikit-learn style); they are checked when
@@ -339,11 +338,6 @@ class Discretizer:
         self.core = core
         self.seed = seed
         self._check_params()
-
-    def __repr__(self):
-        given = [f"{name}={getattr(self, name)!r}" for name in _PARAM_NAMES
-                 if getattr(self, name) is not None]
-        return f"Discretizer({', '.join(given)})"
 
     # ------------------------------------------------------------------ checks
     def _period(self):
@@ -660,7 +654,7 @@ class Discretizer:
                 return np.asarray(value, dtype=float).tolist()
             return int(value) if _is_integer(value) else float(value)
 
-        params = {name: plain(getattr(self, name)) for name in _PARAM_NAMES}
+        params = {name: plain(value) for name, value in self.get_params().items()}
         return {"type": _DICT_TYPE, "version": _DICT_VERSION, "params": params,
                 "n_states_": self.n_states_, "centers_": self.centers_.tolist(),
                 "edges_": None if self.edges_ is None else self.edges_.tolist()}

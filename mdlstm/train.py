@@ -67,6 +67,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ._checks import as_dtraj_list, integer_at_least, positive_float, positive_int, seed_value
+from ._params import Parameters
 from .model import (CharLSTM, LSTMModel, _state_dtype, atomic_write, prompts, resolve_device,
                     sequence_nll)
 
@@ -108,7 +109,7 @@ LR_SCALING = {None: 0.0, "sqrt": 0.5, "linear": 1.0}
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
-class LSTMEstimator:
+class LSTMEstimator(Parameters):
     """Fit an Embedding -> LSTM -> Linear model to discrete state sequences.
 
     Parameters
@@ -350,15 +351,12 @@ class LSTMEstimator:
         meta = dict(metadata or {})
         meta.update(history=run.history, best_epoch=run.best_epoch,
                     state_counts=counts.tolist(), transitions=transitions,
-                    training={"n_characters": int(sum(len(t) for t in trajs)),
+                    # the settings, then what they came to on these data
+                    training={**self._settings(n_states), "seed": seed,
+                              "n_characters": int(sum(len(t) for t in trajs)),
                               "n_trajectories": len(trajs), **windows.describe(),
-                              "epochs": epochs, "n_updates": n_updates,
-                              "seq_length": self.seq_length, "seed": seed,
-                              "learning_rate": self.learning_rate,
-                              "lr_scaling": self.lr_scaling, "peak_learning_rate": peak_lr,
-                              "lr_schedule": self.lr_schedule, "selection": self.selection,
-                              "precision": self.precision,
-                              "validation_fraction": self.validation_fraction})
+                              "n_epochs": epochs, "n_updates": n_updates,
+                              "peak_learning_rate": peak_lr})
         self._model = LSTMModel(net, meta, device=device)
         return self
 
@@ -411,11 +409,11 @@ class LSTMEstimator:
         return total.item() / windows.n_updates
 
     def _settings(self, n_states):
-        """Everything that determines the training run (for checkpoint matching)."""
-        names = ("embedding_dim", "hidden_size", "n_layers", "seq_length", "batch_size",
-                 "epochs", "learning_rate", "lr_scaling", "lr_schedule", "carry_state",
-                 "stride", "validation_fraction", "selection", "precision", "seed")
-        return {"n_states": n_states, **{k: getattr(self, k) for k in names}}
+        """Every parameter that determines the trained weights (checkpoints, metadata)."""
+        settings = self.get_params()
+        for name in ("device", "verbose"):   # where it runs and what it shows
+            del settings[name]
+        return {**settings, "n_states": n_states}
 
     def fetch_model(self):
         """The trained :class:`~mdlstm.model.LSTMModel` (None before :meth:`fit`)."""

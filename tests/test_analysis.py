@@ -176,6 +176,18 @@ def test_cv_series_is_the_frame_loop_alone(finished, chain, backend, n_workers):
         CVSeries(u, cv.Coordinate(u.atoms, "x")).run(stop=1)
 
 
+def test_the_discretizer_passed_in_is_never_fitted(chain):
+    u = _universe(chain)
+    disc = Discretizer(n_states=3)
+    run = LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), discretizer=disc, n_models=1,
+                       **{**FAST, "n_trajectories": 2, "epochs": 1})
+    first = run.run(stop=1000).results.discretizer
+    assert not hasattr(disc, "n_states_") and first is not disc
+    second = run.run(start=2000).results.discretizer
+    assert not np.array_equal(first.edges_, second.edges_)   # each run fits its frames
+    assert first.get_params() == second.get_params() == disc.get_params()
+
+
 def test_rejects_more_models_than_chains(chain):
     u = _universe(chain)
     with pytest.raises(ValueError, match=r"n_trajectories \(2\) must be at least n_models \(3\)"):

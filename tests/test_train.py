@@ -85,7 +85,7 @@ def test_history_layout(fitted):
     assert kept_score == min(score) and 0 <= min(score) < 0.2
     meta = fitted.fetch_model().metadata
     training = meta["training"]
-    assert (training["carry_state"], training["epochs"], training["n_updates"],
+    assert (training["carry_state"], training["n_epochs"], training["n_updates"],
             training["n_windows"], training["batch_size"]) == (True, 125, 1000, 539, 64)
     assert sum(meta["state_counts"]) == 30_000
     assert sorted(map(tuple, meta["transitions"])) == [(i, j) for i in range(3)
