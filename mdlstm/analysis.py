@@ -156,16 +156,13 @@ class CVSeries(AnalysisBase):
             # MDAnalysis would split the serial run into parts that overwrite each other
             raise ValueError("n_workers/n_parts > 1 need backend='multiprocessing' or "
                              "'dask'; the serial backend runs one part")
+        n_selected = _selected_frames(self._cv.universe.trajectory, start, stop, step, frames)
+        if n_selected < self._min_frames:
+            raise ValueError(f"the frame selection has {n_selected} frames; "
+                             f"{self._why_min_frames()}")
         return super().run(start=start, stop=stop, step=step, frames=frames,
                            verbose=verbose, n_workers=n_workers, n_parts=n_parts,
                            backend=backend, **kwargs)
-
-    def _setup_frames(self, trajectory, start=None, stop=None, step=None, frames=None):
-        super()._setup_frames(trajectory, start=start, stop=stop, step=step, frames=frames)
-        _check_uniform_selection(trajectory.n_frames, frames, self.step)
-        if self.n_frames < self._min_frames:
-            raise ValueError(f"the frame selection has {self.n_frames} frames; "
-                             f"{self._why_min_frames()}")
 
     def _prepare(self):
         # a plain attribute: the frame loop skips the Results lookup on every frame
@@ -183,7 +180,7 @@ class CVSeries(AnalysisBase):
     def _conclude(self):
         values = self.results.cv
         _check_finite(values, self.frames)
-        cuts = _file_boundaries(self._trajectory, self.frames)
+        cuts = _file_boundaries(self._cv.universe.trajectory, self.frames)
         self.results.times = self.times
         self.results.dt = _frame_interval(np.split(self.times, cuts))
         self.results.trajectory_starts = np.concatenate([[0], cuts]).astype(int)
@@ -458,18 +455,19 @@ class DaskClientBackend(BackendBase):
         return self.client.gather(self.client.map(func, computations, pure=False))
 
 
-def _check_uniform_selection(n_total, frames, step):
-    """The model's step must be one fixed time interval: reject other selections."""
+def _selected_frames(trajectory, start, stop, step, frames):
+    """Number of frames a selection analyses, checked to be one fixed time step apart."""
     if frames is None:
         if step is not None and step < 1:
             raise ValueError(f"step must be a positive integer (frames in time order), "
                              f"got {step}")
-        return
-    index = np.arange(n_total)[np.asarray(frames)]
+        return len(range(*trajectory.check_slice_indices(start, stop, step)))
+    index = np.arange(trajectory.n_frames)[np.asarray(frames)]
     diffs = np.diff(index)
     if index.size > 1 and (diffs[0] < 1 or np.any(diffs != diffs[0])):
         raise ValueError("frames must be evenly spaced and increasing (the model's step "
                          "is one fixed time interval); use start/stop/step instead")
+    return int(index.size)
 
 
 def _check_finite(values, frames):
@@ -480,18 +478,32 @@ def _check_finite(values, frames):
 
 
 def _file_boundaries(trajectory, frames):
-    """Indices into the analysed frames where a new trajectory file starts.
+    """Indices into the analysed frames where an independent trajectory starts.
 
-    A Universe built from several files (a ChainReader, not ``continuous``)
-    holds independent trajectories: no transition is counted across them.
+    A Universe built from several files (a ChainReader) holds independent
+    runs, except where a file's own time starts one step after the previous
+    file's ends: one run split over several files. With ``continuous=True``
+    the reader joins the files into one run itself (and drops overlapping
+    frames). Only public reader API is used (``readers``, ``n_frames``,
+    indexing, ``time`` and ``dt``).
     """
     readers = getattr(trajectory, "readers", None)
-    # ChainReader sets _sf only with continuous=True: then the files are one run
-    if not readers or hasattr(trajectory, "_sf"):
-        return np.empty(0, dtype=int)
+    if not readers or sum(r.n_frames for r in readers) != trajectory.n_frames:
+        return np.empty(0, dtype=int)   # one file, or a continuous chain that dropped frames
     file_starts = np.cumsum([0] + [r.n_frames for r in readers])
     file_index = np.searchsorted(file_starts, frames, side="right") - 1
-    return np.flatnonzero(np.diff(file_index)) + 1
+    cuts = np.flatnonzero(np.diff(file_index)) + 1
+    current = trajectory.ts.frame
+    joined = np.array([_continues(readers[k - 1], readers[k]) for k in file_index[cuts]],
+                      dtype=bool)
+    trajectory[current]   # the probes moved the readers: back to where the chain was
+    return cuts[~joined]
+
+
+def _continues(before, after):
+    """Whether file `after`'s own time starts one step after file `before`'s ends."""
+    end, step = before[-1].time, before.dt
+    return bool(np.isclose(after[0].time, end + step, rtol=1e-6, atol=1e-6))
 
 
 def _frame_interval(pieces):

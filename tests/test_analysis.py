@@ -160,6 +160,36 @@ def test_several_files_are_independent_trajectories(tmp_path, chain):
     assert counts.sum() == len(inside)
 
 
+def test_one_run_split_over_files_stays_one_trajectory(tmp_path, chain):
+    """continuous=True, or files whose own time goes on: one run; else independent runs."""
+    u = _universe(chain[:300])
+    paths = []
+    for i, sl in enumerate((slice(0, 160), slice(150, 300))):   # 10 frames of overlap
+        path = tmp_path / f"part{i}.xtc"
+        with mda.Writer(str(path), n_atoms=1) as w:
+            for ts in u.trajectory[sl]:
+                w.write(u.atoms)
+        paths.append(str(path))
+    top = tmp_path / "top.pdb"
+    u.atoms.write(str(top))
+    joined = mda.Universe(str(top), paths, continuous=True)
+    series = CVSeries(joined, cv.Coordinate(joined.atoms, "x")).run()
+    assert series.results.cv.shape == (300,)
+    np.testing.assert_array_equal(series.results.trajectory_starts, [0])
+    overlapping = mda.Universe(str(top), paths)   # 310 frames: file 2 starts back in time
+    series = CVSeries(overlapping, cv.Coordinate(overlapping.atoms, "x")).run()
+    np.testing.assert_array_equal(series.results.trajectory_starts, [0, 160])
+    # files whose own times follow on are one run, continuous=True or not
+    with mda.Writer(paths[0], n_atoms=1) as w:
+        for ts in u.trajectory[:150]:
+            w.write(u.atoms)
+    for continuous in (True, False):
+        split = mda.Universe(str(top), paths, continuous=continuous)
+        series = CVSeries(split, cv.Coordinate(split.atoms, "x")).run()
+        assert series.results.cv.shape == (300,)
+        np.testing.assert_array_equal(series.results.trajectory_starts, [0])
+
+
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("backend, n_workers", [("serial", None), ("multiprocessing", 2),
                                                 ("dask", 2)])
