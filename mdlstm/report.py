@@ -66,7 +66,8 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .validate import Comparison, _format_states, _jsonable, embedding_similarity, msm_flux
+from ._format import _format_states, _jsonable
+from .validate import Comparison, embedding_similarity, msm_flux
 
 __all__ = ["write_report"]
 
@@ -181,12 +182,8 @@ def write_report(directory, comparison, history=None, cv=None, title="mdlstm rep
     directory : str or os.PathLike
         Directory to create.
     comparison : mdlstm.validate.Comparison
-        MD vs LSTM vs MSM, as returned by :func:`mdlstm.validate.compare`.
-        Optional attributes it may carry: ``errors`` (quantity -> source ->
-        standard error of the same shape; drawn as bands, and a summary row's
-        ``"<source>_se"`` is shown as "value ± se") and ``ck`` (source ->
-        ``{"lagtimes", "predictions", "estimates"}``, lag times in steps,
-        probabilities of shape (n_lagtimes, n_sets, n_sets)).
+        MD vs LSTM vs MSM, as returned by :func:`mdlstm.validate.compare`;
+        its standard errors are drawn as bands.
     history : dict or list of dict, optional
         Training history (:attr:`mdlstm.LSTMEstimator.history`), or one per
         model.
@@ -281,10 +278,6 @@ def _results(cmp, history, cv, title, similarity, figures):
     """Every number of the report, JSON-ready (inf -> None)."""
     numbers = {"title": title, "comparison": cmp.to_dict(), "cv": cv, "history": history,
                "figures": {key: path.name for key, path in figures.items()}}
-    for name in ("errors", "ck"):
-        value = getattr(cmp, name, None)
-        if value is not None and name not in numbers["comparison"]:
-            numbers[name] = value
     if similarity is not None:
         numbers["embedding"] = similarity
     return _jsonable(numbers)
@@ -294,8 +287,8 @@ def _results(cmp, history, cv, title, similarity, figures):
 
 
 def _standard_error(cmp, quantity, source):
-    """Standard error of ``cmp.<quantity>[source]`` if the comparison has one."""
-    se = (getattr(cmp, "errors", None) or {}).get(quantity, {}).get(source)
+    """Standard error of ``cmp.<quantity>[source]``, None for a source without one."""
+    se = cmp.errors[quantity].get(source)
     return None if se is None else np.asarray(se, dtype=float)
 
 
@@ -331,8 +324,7 @@ def _figure_makers(cmp, history, cv, similarity):
               "transition_rates": lambda: _transition_rates_figure(cmp),
               "embedding": lambda: _embedding_figure(similarity),
               "training": lambda: _training_figure(history)}
-    present = {"ck_test": bool(getattr(cmp, "ck", None)),
-               "embedding": similarity is not None, "training": bool(history)}
+    present = {"embedding": similarity is not None, "training": bool(history)}
     return {key: draw for key, draw in makers.items() if present.get(key, True)}
 
 
@@ -570,7 +562,7 @@ def held_out_line(cmp, history):
     given on the same held-out characters; otherwise the best validation loss
     of the training history.
     """
-    table = getattr(cmp, "cross_entropy", None)
+    table = cmp.cross_entropy
     if table:
         parts = ", ".join(f"{name} {value:.4f}" for name, value in table.items()
                           if value is not None)

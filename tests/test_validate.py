@@ -841,7 +841,7 @@ class TestVerdicts:
 
 def test_chain_that_never_visits_a_pair_of_sets():
     """A trajectory in neither set of a pair has no passages (and does not crash)."""
-    from mdlstm.validate import _passages
+    from mdlstm.validate._statistics import _passages
     start, duration = _passages(np.array([2, 2, 2]), 0, 1)
     assert start.size == 0 and duration.size == 0
     start, duration = _passages(np.array([0, 2, 1, 1, 0, 1]), 0, 1)
