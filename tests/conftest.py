@@ -1,11 +1,5 @@
-"""Test-session settings.
-
-One OpenMP thread per process: the suite runs several processes at once
-(multiprocessing/dask backends, subprocess tests) on small machines, where
-torch's spinning OpenMP threads would otherwise slow small LSTM steps by up to
-10x (measured on 2 cores). Set before torch is imported; a value chosen by the
-caller wins.
-"""
+"""Repository-level checks (README, notebooks, docs, benchmarks): one OpenMP thread
+per process, as for the package tests (see ``mdlstm/tests/conftest.py``)."""
 
 import os
 

@@ -111,18 +111,29 @@ import dataclasses
 import math
 import os
 
-import numba
 import numpy as np
-from numba import njit, prange
 from tqdm import tqdm
+
+try:
+    import numba
+except ImportError:   # the optional extra mdlstm[systems]: simulate() says so
+    numba = None
 
 from .._checks import positive_float, positive_int, seed_value
 
 # numba's default OpenMP threading layer leaves its threads spinning after a
 # parallel loop, which made torch in the same process 3-4x slower (measured);
 # the workqueue layer does not, unless the user chose a layer themselves.
-if "NUMBA_THREADING_LAYER" not in os.environ:
+if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
+
+
+def njit(**options):
+    """numba's ``njit``; without numba the plain function (simulate() refuses to run)."""
+    return (lambda func: func) if numba is None else numba.njit(**options)
+
+
+prange = range if numba is None else numba.prange
 
 __all__ = ["LangevinSystem", "simulate", "to_universe", "FOUR_STATE",
            "LINEAR_THREE_STATE", "TRIANGULAR_THREE_STATE", "SYSTEMS"]
@@ -392,6 +403,9 @@ def _start_positions(start, system, n_walkers):
 def _simulate(system, n_frames, n_walkers=1, beta=9.5, gamma=1.0, h=0.01, stride=100,
               seed=0, start=None, progress=False):
     """:func:`simulate` that also returns the velocities at the saved frames."""
+    if numba is None:
+        raise ImportError("mdlstm.systems.langevin.simulate needs numba, which is not "
+                          "installed: pip install 'mdlstm[systems]' (or numba)")
     system = _as_system(system)
     n_frames = positive_int(n_frames, "n_frames")
     n_walkers = positive_int(n_walkers, "n_walkers")
@@ -468,6 +482,8 @@ def simulate(system, n_frames, n_walkers=1, beta=9.5, gamma=1.0, h=0.01, stride=
     ------
     TypeError, ValueError
         For bad arguments, before any step is taken.
+    ImportError
+        Without numba, which the optional extra ``mdlstm[systems]`` installs.
 
     Notes
     -----

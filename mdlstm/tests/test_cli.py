@@ -9,6 +9,7 @@ from deeptime.markov.msm import MarkovStateModel
 
 from mdlstm import LSTMModel
 from mdlstm.cli import main
+from mdlstm.tests.util import make_universe
 
 P = np.array([[0.95, 0.05], [0.05, 0.95]])
 
@@ -18,12 +19,9 @@ def files(tmp_path_factory):
     """A one-atom system hopping between x = -1 and x = +1 Angstrom, 0.5 ps frames."""
     d = tmp_path_factory.mktemp("files")
     states = MarkovStateModel(P).simulate(1500, seed=0)
-    u = mda.Universe.empty(1, n_residues=1, atom_resindex=[0], trajectory=True)
-    for attr, value in (("names", ["X"]), ("resnames", ["XXX"]), ("resids", [1])):
-        u.add_TopologyAttr(attr, value)
     coords = np.zeros((len(states), 1, 3), dtype=np.float32)
     coords[:, 0, 0] = 2.0 * states - 1.0
-    u.load_new(coords, dt=0.5)
+    u = make_universe(coords, dt=0.5, names=["X"], residues=True)
     top, traj = d / "x.pdb", d / "x.xtc"
     u.atoms.write(str(top))
     with mda.Writer(str(traj), n_atoms=1) as w:

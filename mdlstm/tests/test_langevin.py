@@ -211,3 +211,19 @@ def test_system_is_frozen():
     custom = LangevinSystem(name="one_well", minima=((0.0, 0.0),), repulsive_origin=False,
                             centers=(0.0,))
     assert_allclose(custom.boltzmann_populations(), [1.0])
+
+
+def test_without_numba_simulate_names_the_extra():
+    """The potentials work without numba; simulate() says what to install."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['numba'] = None\n"
+            "from mdlstm.systems import langevin\n"
+            "print(round(langevin.FOUR_STATE.potential(2.0, -1.0), 6))\n"
+            "langevin.simulate('four_state', n_frames=2)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    assert "pip install 'mdlstm[systems]'" in proc.stderr and "ImportError" in proc.stderr
+    assert float(proc.stdout) < 0

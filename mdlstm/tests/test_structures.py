@@ -3,10 +3,10 @@
 import MDAnalysis as mda
 import numpy as np
 import pytest
-from MDAnalysis.coordinates.memory import MemoryReader
 
 from mdlstm import Discretizer, LSTMDynamics, cv
 from mdlstm.structures import representative_frames, write_generated_trajectory
+from mdlstm.tests.util import make_universe
 
 CENTERS = [-10.0, 0.0, 10.0]
 DISC = Discretizer(method="centers", centers=CENTERS).fit(np.array(CENTERS))
@@ -18,11 +18,8 @@ def _universe(n_frames=300, dt=2.0, seed=0):
     states = rng.integers(0, 3, n_frames)
     coords = rng.uniform(-3, 3, (n_frames, 3, 3)).astype(np.float32)
     coords[:, 0, 0] += np.asarray(CENTERS, dtype=np.float32)[states]
-    u = mda.Universe.empty(3, trajectory=True)
-    u.add_TopologyAttr("names", ["A", "B", "C"])
-    u.add_TopologyAttr("masses", [1.0, 1.0, 1.0])
-    u.load_new(coords, format=MemoryReader, dt=dt, dimensions=[40, 40, 40, 90, 90, 90])
-    return u
+    return make_universe(coords, dt=dt, names=["A", "B", "C"], masses=[1.0, 1.0, 1.0],
+                         dimensions=[40, 40, 40, 90, 90, 90])
 
 
 def _states_of(universe):

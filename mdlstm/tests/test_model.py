@@ -1,5 +1,6 @@
 """Tests of mdlstm.model: the network, sampling, scoring and safe model files."""
 
+import dataclasses
 import json
 import os
 import pickle
@@ -9,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mdlstm.model import (FORMAT_VERSION, CharLSTM, LSTMModel, _Stepper, prompts,
-                          resolve_device)
+from mdlstm.model import (FORMAT_VERSION, CharLSTM, LSTMConfig, LSTMModel, _Stepper,
+                          prompts, resolve_device)
 
 
 @pytest.fixture
@@ -134,7 +135,8 @@ def test_load_rejects_truncated_file(model, tmp_path):
 
 def test_load_rejects_newer_format(model, tmp_path):
     path = tmp_path / "m.mdlstm"
-    header = {"format_version": FORMAT_VERSION + 1, "config": model.config, "metadata": {}}
+    header = {"format_version": FORMAT_VERSION + 1, "config": dataclasses.asdict(model.config),
+              "metadata": {}}
     save_file({k: v.contiguous() for k, v in model.network.state_dict().items()}, path,
               metadata={"mdlstm": json.dumps(header)})
     with pytest.raises(ValueError, match="newer than this mdlstm"):
@@ -261,3 +263,12 @@ def test_prompts_are_evenly_spaced_windows_inside_trajectories():
     assert prompts(np.arange(4), 2, 10).shape == (2, 4)   # shortened to the trajectory
     with pytest.raises(ValueError, match="n must be a positive integer"):
         prompts(trajs, 0, 3)
+
+
+def test_config_is_one_type_for_network_and_file(model, tmp_path):
+    assert model.config == LSTMConfig(n_states=5, embedding_dim=4, hidden_size=16, n_layers=2)
+    assert CharLSTM.from_config(model.config).config == model.config
+    model.save(tmp_path / "m.mdlstm")
+    assert LSTMModel.load(tmp_path / "m.mdlstm").config == model.config
+    with pytest.raises(ValueError, match="bad network configuration"):
+        LSTMConfig.from_dict({"n_states": 5, "hidden_size": 16})

@@ -11,6 +11,7 @@ from MDAnalysis.lib.distances import calc_bonds
 from MDAnalysisTests.datafiles import DCD, GRO, PSF, XTC
 
 from mdlstm import cv
+from mdlstm.tests.util import make_universe
 
 # DCDReader warns about its timestep copies on every open; not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:DCDReader currently makes")
@@ -40,11 +41,7 @@ def _angle_difference(a, b):
 
 def _empty_universe(positions, masses=None):
     """One-frame Universe with atoms at `positions` (Angstrom)."""
-    u = mda.Universe.empty(len(positions), trajectory=True)
-    u.atoms.positions = positions
-    if masses is not None:
-        u.add_TopologyAttr("masses", masses)
-    return u
+    return make_universe(positions, masses=masses)
 
 
 # ---------------------------------------------------------------- Dihedral
