@@ -21,29 +21,22 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 from tqdm import tqdm
 
-from . import __version__
 from ._checks import as_dtraj_list, check_states, positive_float, positive_int, seed_value
+from ._io import (FORMAT_VERSION, _FileSink, _MemorySink, atomic_write, load_generated,
+                  read_model, write_model)
 
-__all__ = ["CharLSTM", "LSTMModel", "atomic_write", "load_generated", "prompts",
+__all__ = ["LSTMConfig", "CharLSTM", "LSTMModel", "atomic_write", "load_generated", "prompts",
            "resolve_device", "sequence_nll", "FORMAT_VERSION", "MASKS"]
 
-#: Version of the model file layout; files from a newer version are refused.
-FORMAT_VERSION = 1
-
-_META_KEY = "mdlstm"
 
 #: What :meth:`LSTMModel.generate` may forbid: nothing, states the training
 #: data never visited, or also one-step transitions it never made.
@@ -95,6 +88,37 @@ def _backend_available(kind):
     return bool(backend is not None and getattr(backend, "is_available", lambda: False)())
 
 
+@dataclasses.dataclass(frozen=True)
+class LSTMConfig:
+    """The shape of the network: one type for the network, its file and the benchmarks.
+
+    Attributes
+    ----------
+    n_states : int
+        Alphabet size (number of discrete states).
+    embedding_dim : int
+        Length of the vector each state is embedded as.
+    hidden_size : int
+        LSTM units per layer.
+    n_layers : int
+        Stacked LSTM layers.
+    """
+
+    n_states: int
+    embedding_dim: int = 8
+    hidden_size: int = 64
+    n_layers: int = 1
+
+    @classmethod
+    def from_dict(cls, data):
+        """From ``dataclasses.asdict`` output; ValueError unless it is exactly that."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) != names or not all(
+                isinstance(data[k], int) and not isinstance(data[k], bool) for k in names):
+            raise ValueError(f"bad network configuration {data}")
+        return cls(**data)
+
+
 class CharLSTM(nn.Module):
     """Embedding -> LSTM -> Linear character model.
 
@@ -133,6 +157,17 @@ class CharLSTM(nn.Module):
         """
         out, hidden = self.lstm(self.embedding(states), hidden)
         return self.head(out), hidden
+
+    @property
+    def config(self):
+        """The network's :class:`LSTMConfig`."""
+        return LSTMConfig(self.embedding.num_embeddings, self.embedding.embedding_dim,
+                          self.lstm.hidden_size, self.lstm.num_layers)
+
+    @classmethod
+    def from_config(cls, config):
+        """A new (untrained) network of this shape."""
+        return cls(**dataclasses.asdict(config))
 
 
 class _Stepper:
@@ -214,8 +249,8 @@ class LSTMModel:
     ----------
     n_states : int
         Alphabet size.
-    config : dict
-        ``n_states``, ``embedding_dim``, ``hidden_size``, ``n_layers``.
+    config : LSTMConfig
+        The shape of the network.
     metadata : dict
     device : torch.device
     """
@@ -229,11 +264,7 @@ class LSTMModel:
 
     @property
     def config(self):
-        net = self.network
-        return {"n_states": net.embedding.num_embeddings,
-                "embedding_dim": net.embedding.embedding_dim,
-                "hidden_size": net.lstm.hidden_size,
-                "n_layers": net.lstm.num_layers}
+        return self.network.config
 
     @property
     def n_states(self):
@@ -255,8 +286,8 @@ class LSTMModel:
     def __repr__(self):
         c = self.config
         n_par = sum(p.numel() for p in self.network.parameters())
-        return (f"<LSTMModel {c['n_states']} states, embedding {c['embedding_dim']}, "
-                f"{c['n_layers']}x{c['hidden_size']} LSTM, {n_par} parameters, "
+        return (f"<LSTMModel {c.n_states} states, embedding {c.embedding_dim}, "
+                f"{c.n_layers}x{c.hidden_size} LSTM, {n_par} parameters, "
                 f"on {self.device}>")
 
     # ------------------------------------------------------------------ sampling
@@ -383,7 +414,8 @@ class LSTMModel:
         return bias
 
     def _fingerprint(self):
-        digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode())
+        digest = hashlib.sha256(json.dumps(dataclasses.asdict(self.config),
+                                           sort_keys=True).encode())
         for key, value in self.network.state_dict().items():
             digest.update(key.encode())
             digest.update(value.detach().cpu().numpy().tobytes())
@@ -457,15 +489,9 @@ class LSTMModel:
         overwrite : bool
             Replace an existing file; otherwise :class:`FileExistsError`.
         """
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        header = {"format_version": FORMAT_VERSION, "mdlstm_version": __version__,
-                  "config": self.config, "metadata": self.metadata}
         tensors = {k: v.detach().cpu().contiguous()
                    for k, v in self.network.state_dict().items()}
-        meta = {_META_KEY: json.dumps(header, allow_nan=False)}
-        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+        write_model(path, dataclasses.asdict(self.config), tensors, self.metadata, overwrite)
 
     @classmethod
     def load(cls, path, device="auto"):
@@ -484,132 +510,18 @@ class LSTMModel:
             If the file is not an mdlstm model, is truncated or corrupted, or
             comes from a newer format version.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model file {path} does not exist")
+        header, tensors = read_model(path)
         try:
-            with safe_open(path, framework="pt") as fh:
-                raw = (fh.metadata() or {}).get(_META_KEY)
-            tensors = load_file(path)
-        except (SafetensorError, OSError, ValueError) as err:
-            raise ValueError(f"{path} is not a readable mdlstm model file "
-                             f"(truncated or corrupted?): {err}") from err
-        header = _parse_header(raw, path)
-        net = CharLSTM(**header["config"])
+            config = LSTMConfig.from_dict(header["config"])
+        except ValueError as err:
+            raise ValueError(f"{path}: corrupted mdlstm metadata: {err}") from err
+        net = CharLSTM.from_config(config)
         try:
             net.load_state_dict(tensors)
         except RuntimeError as err:
             raise ValueError(f"{path}: weights do not match the stored configuration "
-                             f"{header['config']}: {err}") from err
+                             f"{config}: {err}") from err
         return cls(net, header["metadata"], device=device)
-
-
-class _MemorySink:
-    """Generated states kept on the device, returned as one numpy array."""
-
-    def __init__(self, shape, dtype, device):
-        self.states = torch.empty(shape, dtype=dtype, device=device)
-
-    def restore(self, h, c, states, gen):
-        return 0
-
-    def write(self, start, block, h, c, states, gen):
-        self.states[:, start:start + block.shape[1]] = block
-
-    def result(self):
-        return self.states.cpu().numpy()
-
-
-class _FileSink:
-    """Generated states streamed to a ``.npy`` file, resumable chunk by chunk.
-
-    The ``.npy`` file is stored time-major, (n_steps, n_trajectories), so
-    that every chunk is one contiguous write. ``PATH.state`` (safetensors:
-    the LSTM state, last states and generator state as tensors, the progress
-    and settings as JSON metadata) is replaced atomically after the chunk is
-    flushed, so it never claims more steps than the file holds.
-    """
-
-    def __init__(self, path, shape, dtype, settings, resume):
-        self.path = Path(path)
-        self.state_path = _state_path(self.path)
-        self.settings = settings
-        self.done = 0
-        if resume and self.state_path.exists():
-            self.saved = _read_generation_state(self.state_path)
-            if self.saved["settings"] != settings:
-                raise ValueError(f"{self.path} was generated with other settings or another "
-                                 "model; resume needs the same model and arguments")
-            self.array = np.load(self.path, mmap_mode="r+")
-        else:
-            for p in (self.path, self.state_path):
-                if p.exists():
-                    raise FileExistsError(f"{p} exists; pass resume=True to continue that "
-                                          "generation or choose another out")
-            self.saved = None
-            self.array = np.lib.format.open_memmap(self.path, mode="w+", dtype=dtype,
-                                                   shape=shape[::-1])
-
-    def restore(self, h, c, states, gen):
-        if self.saved is None:
-            return 0
-        tensors = self.saved["tensors"]
-        for k in range(len(h)):
-            h[k].copy_(tensors[f"h{k}"])
-            c[k].copy_(tensors[f"c{k}"])
-        states.copy_(tensors["states"])
-        gen.set_state(tensors["generator"])
-        self.done = self.saved["done"]
-        return self.done
-
-    def write(self, start, block, h, c, states, gen):
-        stop = start + block.shape[1]
-        self.array[start:stop] = block.T.cpu().numpy()
-        self.array.flush()
-        self.done = stop
-        tensors = {f"h{k}": v.cpu().contiguous() for k, v in enumerate(h)}
-        tensors.update({f"c{k}": v.cpu().contiguous() for k, v in enumerate(c)})
-        tensors.update(states=states.cpu().contiguous(), generator=gen.get_state())
-        meta = {"done": stop, "settings": self.settings}
-        meta = {"mdlstm-generation": json.dumps(meta)}
-        atomic_write(self.state_path, lambda tmp: save_file(tensors, tmp, metadata=meta))
-
-    def result(self):
-        del self.array
-        return np.load(self.path, mmap_mode="r").T
-
-
-def _state_path(path):
-    return path.with_name(path.name + ".state")
-
-
-def _read_generation_state(path):
-    try:
-        with safe_open(path, framework="pt") as fh:
-            meta = json.loads(fh.metadata()["mdlstm-generation"])
-        tensors = load_file(path)
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a readable generation state file: {err}") from err
-    return {"tensors": tensors, "done": int(meta["done"]), "settings": meta["settings"]}
-
-
-def load_generated(path):
-    """The completed part of a generation streamed to ``path``.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The ``out`` file of :meth:`LSTMModel.generate`.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_trajectories, n_completed_steps)
-        Read-only memory-mapped view; for an interrupted run, the chunks
-        completed before the interruption.
-    """
-    path = Path(path)
-    done = _read_generation_state(_state_path(path))["done"]
-    return np.load(path, mmap_mode="r")[:done].T
 
 
 def prompts(dtrajs, n, length):
@@ -642,47 +554,6 @@ def prompts(dtrajs, n, length):
     which = np.searchsorted(ends, flat, side="right")
     first = flat - np.concatenate([[0], ends[:-1]])[which]
     return np.stack([trajs[k][i:i + length] for k, i in zip(which, first)])
-
-
-def atomic_write(path, write):
-    """Create or replace ``path`` so that it is never seen half-written.
-
-    ``write(tmp)`` writes the content to a temporary file in the same
-    directory, which is then fsynced and renamed over ``path``: a crash at
-    any moment leaves either the old file or the complete new one.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _parse_header(raw, path):
-    if raw is None:
-        raise ValueError(f"{path} is a safetensors file but not an mdlstm model "
-                         "(no mdlstm metadata)")
-    try:
-        header = json.loads(raw)
-        version = int(header["format_version"])
-        config = header["config"]
-        net_keys = {"n_states", "embedding_dim", "hidden_size", "n_layers"}
-        if set(config) != net_keys or not all(isinstance(config[k], int) for k in net_keys):
-            raise ValueError(f"bad network configuration {config}")
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path}: corrupted mdlstm metadata: {err}") from err
-    if version > FORMAT_VERSION:
-        raise ValueError(f"{path} has model format version {version}, newer than this "
-                         f"mdlstm ({__version__}) reads (up to {FORMAT_VERSION}); "
-                         "upgrade mdlstm")
-    header.setdefault("metadata", {})
-    return header
 
 
 @torch.no_grad()
