@@ -14,38 +14,21 @@ import contextlib
 import copy
 import hashlib
 import json
+import math
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
-from .model import LSTMModel, atomic_write, prompts, sequence_nll
+from . import train as _train
+from ._checks import as_dtraj_list, seed_value
+from .model import CharLSTM, LSTMModel, _state_dtype, atomic_write, prompts, sequence_nll
 
-#: Chains and characters generated per candidate to choose the kept weights.
-SELECTION_CHAINS = 64
-
-
-SELECTION_CHARACTERS = 1_000_000
-
-
-#: On a CPU, a batch is run forward and backward in chunks of at most this
-#: many windows, their gradients summed: the same optimizer step (up to
-#: rounding), faster, because oneDNN's LSTM slows down per character once a
-#: batch's activations outgrow the caches (``docs/performance.md``). With
-#: several torch threads the chunks of a batch run side by side (see
-#: :func:`_chunk_map`).
-CPU_CHUNK = 64
-
-
-def window_starts(trajs, length, stride):
-    """Start indices (into the concatenated trajectories) of all windows."""
-    starts, offset = [], 0
-    for traj in trajs:
-        if len(traj) >= length:
-            starts.append(offset + np.arange(0, len(traj) - length + 1, stride))
-        offset += len(traj)
-    return np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
+#: ``precision`` -> autocast dtype (None: plain float32).
+_AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16}
 
 
 def _observed_transitions(trajs, n_states):
@@ -67,7 +50,7 @@ def _frequencies(trajs, n_states):
 class _Selector:
     """How close the chains of a candidate network come to the data.
 
-    The candidate generates :data:`SELECTION_CHAINS` chains prompted with
+    The candidate generates :data:`~mdlstm.train.SELECTION_CHAINS` chains prompted with
     windows of the training data (:func:`~mdlstm.model.prompts`), with the
     same random numbers for every candidate, and states the data never
     visited masked, as :meth:`~mdlstm.model.LSTMModel.generate` does by
@@ -79,14 +62,15 @@ class _Selector:
     def __init__(self, trajs, train, n_states, seq_length, seed, metadata):
         self.n_states, self.seed, self.metadata = n_states, seed, metadata
         self.populations, self.changes = _frequencies(trajs, n_states)
-        self.prompts = prompts(train, SELECTION_CHAINS, seq_length)
+        self.prompts = prompts(train, _train.SELECTION_CHAINS, seq_length)
         # at most four times the data: the data's own noise dominates beyond
-        n_chars = min(SELECTION_CHARACTERS, 4 * sum(len(t) for t in trajs))
-        self.n_steps = max(1, min(max(len(t) for t in train), n_chars // SELECTION_CHAINS))
+        n_chars = min(_train.SELECTION_CHARACTERS, 4 * sum(len(t) for t in trajs))
+        longest = max(len(t) for t in train)
+        self.n_steps = max(1, min(longest, n_chars // _train.SELECTION_CHAINS))
 
     def __call__(self, net):
         model = LSTMModel(copy.deepcopy(net), self.metadata, device=net.head.weight.device)
-        chains = model.generate(self.n_steps, n_trajectories=SELECTION_CHAINS,
+        chains = model.generate(self.n_steps, n_trajectories=_train.SELECTION_CHAINS,
                                 prompt=self.prompts, seed=self.seed)
         populations, changes = _frequencies(list(chains.astype(np.int64)), self.n_states)
         population_error = 0.5 * float(np.abs(populations - self.populations).sum())
@@ -101,7 +85,7 @@ class _ShuffledWindows:
 
     def __init__(self, train, seq_length, batch_size, stride):
         self.stride = stride
-        self.starts = window_starts(train, seq_length + 1, stride)
+        self.starts = _train.window_starts(train, seq_length + 1, stride)
         self.batch = max(1, min(batch_size, self.starts.size))
         self.n_updates = self.starts.size // self.batch
 
@@ -162,7 +146,7 @@ class _CarriedWindows:
 class _ChunkPass:
     """Forward and backward pass of one chunk of a batch of training windows.
 
-    A batch is cut into chunks of ``chunk`` windows: :data:`CPU_CHUNK` on a
+    A batch is cut into chunks of ``chunk`` windows: :data:`~mdlstm.train.CPU_CHUNK` on a
     CPU, the whole batch elsewhere. Called with the start indices of one
     chunk's windows and their initial LSTM state (None: zeros), it returns
     the chunk's share of the batch's mean cross-entropy (detached), that
@@ -173,7 +157,7 @@ class _ChunkPass:
 
     def __init__(self, net, data, seq_length, batch, autocast_dtype):
         self.net, self.data, self.batch = net, data, batch
-        self.chunk = CPU_CHUNK if data.device.type == "cpu" else batch
+        self.chunk = _train.CPU_CHUNK if data.device.type == "cpu" else batch
         self.n_chunks = -(-batch // self.chunk)
         self.params = list(net.parameters())
         self.offsets = torch.arange(seq_length + 1, device=data.device)
@@ -333,3 +317,159 @@ def _fingerprint(trajs, settings):
         digest.update(np.ascontiguousarray(traj, dtype=np.int64).tobytes())
         digest.update(b"|")
     return digest.hexdigest()
+
+
+def fit(est, dtrajs, metadata, checkpoint_dir, resume):
+    """The body of :meth:`mdlstm.train.LSTMEstimator.fit` (its arguments and result)."""
+    device = est._check_params()
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir, the directory of the "
+                         "interrupted run's checkpoint")
+    trajs = as_dtraj_list(dtrajs, "dtrajs", est.n_states)
+    n_states = est.n_states or int(max(t.max() for t in trajs)) + 1
+    if n_states < 2:
+        raise ValueError("dtrajs contain a single state; at least 2 states are "
+                         "needed to learn dynamics")
+    train, val = _train.split_held_out(trajs, est.validation_fraction)
+    if val and est.selection == "held_out":
+        _train._warn_if_few_changes(val, est.validation_fraction)
+    seed = seed_value(est.seed)
+    windows = _windows(est, train)
+    if windows.n_updates == 0:
+        longest = max(len(t) for t in train)
+        raise ValueError(
+            f"dtrajs are too short: the longest training part has {longest} states "
+            f"but one window needs seq_length+1 = {est.seq_length + 1}; give longer "
+            "trajectories or a smaller seq_length/validation_fraction")
+    epochs = est._epochs(windows.n_updates)
+    n_updates = epochs * windows.n_updates
+    every = max(1, round(epochs / _train.N_EVALUATIONS))
+
+    torch.manual_seed(seed)
+    net = CharLSTM(n_states, est.embedding_dim, est.hidden_size, est.n_layers).to(device)
+    scaling = _train.LR_SCALING[est.lr_scaling]
+    peak_lr = est.learning_rate * (windows.batch / _train.PAPER_BATCH) ** scaling
+    optimizer = torch.optim.Adam(net.parameters(), lr=peak_lr)
+    run = _TrainingState(net, optimizer, _scheduler(est, optimizer, n_updates),
+                         np.random.default_rng(seed))
+    checkpoint = None
+    if checkpoint_dir is not None:
+        checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(trajs, est._settings(n_states)))
+        if resume:
+            checkpoint.restore(run)
+        elif checkpoint.path.exists():
+            raise FileExistsError(f"{checkpoint.path} exists; pass resume=True to continue "
+                                  "that run or choose another checkpoint_dir")
+    counts = np.bincount(np.concatenate(trajs), minlength=n_states)
+    transitions = _observed_transitions(trajs, n_states)
+    selector = _Selector(trajs, train, n_states, est.seq_length, seed,
+                         {"state_counts": counts.tolist(), "transitions": transitions})
+    data = torch.as_tensor(np.concatenate(train).astype(_state_dtype(n_states)[0]),
+                           device=device)
+    passes = _ChunkPass(net, data, est.seq_length, windows.batch,
+                        _AUTOCAST[est.precision])
+    bar = tqdm(total=epochs, initial=run.epoch, disable=not est.verbose,
+               desc="training", unit="epoch")
+    with _chunk_map(passes.n_chunks) as chunk_map:
+        while run.epoch < epochs:
+            run.epoch += 1
+            t0 = time.perf_counter()
+            run.losses.append(_epoch(run, passes, windows, chunk_map))
+            if run.epoch % every and run.epoch < epochs:
+                run.elapsed += time.perf_counter() - t0
+                bar.update(1)
+                continue
+            candidate = run.epoch * windows.n_updates >= _train.CANDIDATE_PHASE * n_updates
+            _evaluate(est, run, val, device, selector, candidate, windows.n_updates)
+            run.history["time_s"].append(run.elapsed + time.perf_counter() - t0)
+            run.elapsed = 0.0
+            if checkpoint is not None:
+                checkpoint.save(run)
+            bar.update(1)
+            bar.set_postfix(train=f"{run.history['train_loss'][-1]:.4f}",
+                            val="-" if not val else f"{run.history['val_loss'][-1]:.4f}")
+    bar.close()
+    net.load_state_dict(run.best_state)
+    run.history["kept"] = [epoch == run.best_epoch for epoch in run.history["epoch"]]
+    est.history = run.history
+    est.best_epoch = run.best_epoch
+    meta = dict(metadata or {})
+    meta.update(history=run.history, best_epoch=run.best_epoch,
+                state_counts=counts.tolist(), transitions=transitions,
+                # the settings, then what they came to on these data
+                training={**est._settings(n_states), "seed": seed,
+                          "n_characters": int(sum(len(t) for t in trajs)),
+                          "n_trajectories": len(trajs), **windows.describe(),
+                          "n_epochs": epochs, "n_updates": n_updates,
+                          "peak_learning_rate": peak_lr})
+    est._model = LSTMModel(net, meta, device=device)
+    return est
+
+
+def _evaluate(est, run, val, device, selector, candidate, updates_per_epoch):
+    """Score the held-out block (and, for a candidate, the chains) into history."""
+    run.net.eval()
+    val_loss = _mean_nll(run.net, val, device) if val else None
+    errors = selector(run.net) if candidate and est.selection == "generated" else {}
+    train_loss = float(np.mean(run.losses))
+    run.losses = []
+    run.record(epoch=run.epoch, update=run.epoch * updates_per_epoch,
+               train_loss=train_loss, val_loss=val_loss,
+               learning_rate=run.optimizer.param_groups[0]["lr"], candidate=candidate,
+               population_error=errors.get("population_error"),
+               transition_error=errors.get("transition_error"))
+    if candidate:
+        score = {"generated": errors.get("score"),
+                 "held_out": train_loss if val_loss is None else val_loss,
+                 "last": -run.epoch}[est.selection]
+        run.offer(score)
+
+
+def _epoch(run, passes, windows, chunk_map):
+    """One pass over the training windows; mean training loss."""
+    net, optimizer = run.net, run.optimizer
+    device = passes.data.device
+    net.train()
+    total = torch.zeros((), device=device)
+    hidden = None
+    for starts, keep in windows.epoch(run.rng, device):
+        if keep is not None:
+            hidden = passes.zero_state(len(starts)) if hidden is None else tuple(
+                x * keep[None, :, None] for x in hidden)
+        # summed in chunk order as they arrive, whichever thread computed
+        # each: the same step as one backward pass accumulating chunk
+        # after chunk, holding one set of gradients
+        grads, states = None, []
+        for loss, chunk_grads, chunk_state in chunk_map(passes, passes.split(starts, hidden)):
+            total += loss
+            states.append(chunk_state)
+            # out of place: a backend may return one tensor for two
+            # parameters (e.g. the two LSTM biases)
+            grads = chunk_grads if grads is None else [
+                grad + part for grad, part in zip(grads, chunk_grads, strict=True)]
+        if keep is not None:
+            hidden = tuple(torch.cat(parts, dim=1) for parts in zip(*states))
+        for param, grad in zip(passes.params, grads, strict=True):
+            param.grad = grad
+        optimizer.step()
+        run.scheduler.step()
+    return total.item() / windows.n_updates
+
+
+def _windows(est, train):
+    batch = est.batch_size
+    if est.carry_state:
+        return _CarriedWindows(train, est.seq_length, batch)
+    if est.stride == "auto":
+        n_chars = sum(len(t) for t in train)
+        stride = int(np.clip(round(n_chars / _train.AUTO_WINDOWS_PER_EPOCH), 1, est.seq_length))
+    else:
+        stride = int(est.stride)
+    return _ShuffledWindows(train, est.seq_length, batch, stride)
+
+
+def _scheduler(est, optimizer, n_steps):
+    if est.lr_schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, n_steps) / n_steps)))

@@ -203,12 +203,18 @@ class LSTMDynamics(CVSeries):
         :meth:`run` (the object passed in is never changed). Default:
         ``n_states`` uniform bins over the data range, wrapping over the CV's
         period if it has one.
-    embedding_dim, hidden_size, n_layers, seq_length, batch_size, epochs, learning_rate
-        Model and training settings, see :class:`~mdlstm.train.LSTMEstimator`.
-    validation_fraction : float
-        Fraction of the frames, at the end, held out from training (scored
-        during training and for the held-out cross-entropy); 0 trains on
-        every frame.
+    estimator : mdlstm.LSTMEstimator, optional
+        The training settings (default: ``LSTMEstimator()``, the library's
+        defaults). It is cloned, never fitted itself; its ``seed`` and
+        ``n_states`` are this run's.
+    **kwargs
+        Shortcuts: any other parameter of :class:`~mdlstm.train.LSTMEstimator`
+        (``embedding_dim``, ``hidden_size``, ``seq_length``, ``epochs``,
+        ``validation_fraction``, ``device``, ``precision``, ...) replaces the
+        estimator's in the clone, so ``LSTMDynamics(u, cv, epochs=20)`` and
+        ``LSTMDynamics(u, cv, estimator=LSTMEstimator(epochs=20))`` are the same
+        run; the remaining keywords go to
+        :class:`~MDAnalysis.analysis.base.AnalysisBase`.
     n_steps : int, optional
         Characters generated per chain; default: as many as analysed frames.
     n_trajectories : int
@@ -224,15 +230,11 @@ class LSTMDynamics(CVSeries):
         Sampling temperature (1.0 samples the learned distribution).
     lagtimes : list of int, optional
         Lag times (steps) of the implied-timescale comparison.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     seed : int, optional
         Seeds training, prompts and sampling; drawn at random (and stored in
         ``results.seed``) when None.
     verbose : bool
         Progress bars for the frames, training and generation.
-    precision : {"float32", "bfloat16"}
-        Training arithmetic, see :class:`~mdlstm.train.LSTMEstimator`.
 
     Attributes
     ----------
@@ -270,12 +272,14 @@ class LSTMDynamics(CVSeries):
         The seed used.
     """
 
-    def __init__(self, atomgroup, cv, n_states=20, discretizer=None, embedding_dim=8,
-                 hidden_size=64, n_layers=1, seq_length=100, batch_size=64, epochs="auto",
-                 learning_rate=3e-3, validation_fraction=0.1, n_steps=None,
-                 n_trajectories=16, temperature=1.0, lagtimes=None, device="auto",
-                 seed=None, verbose=False, precision="float32", n_models=3, mask="states",
-                 **kwargs):
+    def __init__(self, atomgroup, cv, n_states=20, discretizer=None, estimator=None,
+                 n_steps=None, n_trajectories=16, n_models=3, temperature=1.0, lagtimes=None,
+                 mask="states", seed=None, verbose=False, **kwargs):
+        # train.py imports no torch: unpickling this analysis on a dask worker stays light
+        from .train import LSTMEstimator
+
+        names = set(LSTMEstimator.param_names()) - {"n_states", "seed", "verbose"}
+        shortcuts = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
         super().__init__(atomgroup, cv, verbose=verbose, **kwargs)
         if discretizer is None:
             discretizer = Discretizer(n_states=n_states, method="uniform", periodic=cv.period)
@@ -290,13 +294,13 @@ class LSTMDynamics(CVSeries):
         self._discretizer = discretizer
         # one seed for training, prompts and sampling, so results.seed reproduces the run
         self._seed = seed_value(seed)
-        # settings, not an LSTMEstimator, so that unpickling does not import torch
-        self._training = dict(
-            embedding_dim=embedding_dim, hidden_size=hidden_size, n_layers=n_layers,
-            seq_length=seq_length, batch_size=batch_size, epochs=epochs,
-            learning_rate=learning_rate, validation_fraction=validation_fraction,
-            precision=precision, device=device, seed=self._seed, verbose=verbose)
-        self._estimator()._check_params()
+        if estimator is None:
+            estimator = LSTMEstimator()
+        elif not isinstance(estimator, LSTMEstimator):
+            raise TypeError("estimator must be an mdlstm.LSTMEstimator, got "
+                            f"{type(estimator).__name__}")
+        self._estimator = estimator.clone(**shortcuts, seed=self._seed, verbose=verbose)
+        self._estimator._check_params()
         self._n_steps = None if n_steps is None else positive_int(n_steps, "n_steps")
         self._n_trajectories = positive_int(n_trajectories, "n_trajectories")
         self._n_models = positive_int(n_models, "n_models")
@@ -310,14 +314,10 @@ class LSTMDynamics(CVSeries):
         if lagtimes is not None:
             lagtimes = [positive_int(lag, "lagtimes") for lag in lagtimes]
         self._lagtimes = lagtimes
-        self._min_frames = seq_length + 1
+        self._min_frames = self._estimator.seq_length + 1
 
     def _why_min_frames(self):
         return f"training needs at least seq_length+1 = {self._min_frames}"
-
-    def _estimator(self, n_states=None):
-        from .train import LSTMEstimator
-        return LSTMEstimator(n_states=n_states, **self._training)
 
     # ------------------------------------------------------------ the pipeline
     def _conclude(self):
@@ -338,7 +338,8 @@ class LSTMDynamics(CVSeries):
 
         meta = {"cv": self._cv.describe(), "discretizer": disc.to_dict(),
                 "dt": self.results.dt, "time_unit": "ps"}
-        learned = learn(dtrajs, self._estimator(disc.n_states_), n_models=self._n_models,
+        learned = learn(dtrajs, self._estimator.clone(n_states=disc.n_states_),
+                        n_models=self._n_models,
                         n_chains=self._n_trajectories, n_steps=self._n_steps,
                         temperature=self._temperature, mask=self._mask, metadata=meta,
                         seed=self._seed, progress=self._verbose)

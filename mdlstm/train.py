@@ -54,22 +54,14 @@ import concurrent.futures
 import copy
 import math
 import os
-import time
 import warnings
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from ._checks import as_dtraj_list, integer_at_least, positive_float, positive_int, seed_value
 from ._params import Parameters
-from ._training import (CPU_CHUNK, SELECTION_CHAINS, SELECTION_CHARACTERS, _CarriedWindows,
-                        _Checkpoint, _ChunkPass, _chunk_map, _mean_nll, _observed_transitions,
-                        _Selector, _ShuffledWindows, _TrainingState, _fingerprint, window_starts)
-from .model import CharLSTM, LSTMModel, _state_dtype, resolve_device
 
-__all__ = ["LSTMEstimator", "fit_many", "split_held_out", "window_starts", "CPU_CHUNK",
-           "SELECTION_CHAINS", "SELECTION_CHARACTERS"]
+__all__ = ["LSTMEstimator", "fit_many", "split_held_out", "window_starts"]
 
 #: Windows per epoch aimed at by ``stride="auto"`` (``carry_state=False``).
 AUTO_WINDOWS_PER_EPOCH = 8_000
@@ -83,6 +75,15 @@ N_EVALUATIONS = 20
 #: Fraction of the planned updates after which evaluations are candidates
 #: (under the cosine, the learning rate is then below a quarter of its peak).
 CANDIDATE_PHASE = 2 / 3
+#: Chains and characters generated per candidate to choose the kept weights.
+SELECTION_CHAINS = 64
+SELECTION_CHARACTERS = 1_000_000
+#: On a CPU, a batch is run forward and backward in chunks of at most this
+#: many windows, their gradients summed: the same optimizer step (up to
+#: rounding), faster, because oneDNN's LSTM slows down per character once a
+#: batch's activations outgrow the caches (``docs/performance.md``). With
+#: several torch threads the chunks of a batch run side by side.
+CPU_CHUNK = 64
 #: How the kept weights are chosen among the candidates.
 SELECTIONS = ("generated", "held_out", "last")
 #: With ``selection="held_out"``, fewer state changes than this in the
@@ -93,8 +94,8 @@ MIN_HELD_OUT_CHANGES = 200
 PAPER_BATCH = 64
 #: Exponent of ``batch_size / PAPER_BATCH`` that scales the learning rate.
 LR_SCALING = {None: 0.0, "sqrt": 0.5, "linear": 1.0}
-#: Training arithmetic: ``precision`` -> autocast dtype (None: plain float32).
-PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+#: Training arithmetic: ``precision`` (bfloat16: under torch.autocast).
+PRECISIONS = ("float32", "bfloat16")
 
 
 class LSTMEstimator(Parameters):
@@ -238,6 +239,8 @@ class LSTMEstimator(Parameters):
         if self.n_states is not None:
             integer_at_least(self.n_states, "n_states", 2)
         seed_value(0 if self.seed is None else self.seed)
+        from .model import resolve_device   # torch: see fit
+
         return resolve_device(self.device)
 
     # ------------------------------------------------------------------ fit
@@ -265,136 +268,11 @@ class LSTMEstimator(Parameters):
         -------
         self
         """
-        device = self._check_params()
-        if resume and checkpoint_dir is None:
-            raise ValueError("resume=True needs checkpoint_dir, the directory of the "
-                             "interrupted run's checkpoint")
-        trajs = as_dtraj_list(dtrajs, "dtrajs", self.n_states)
-        n_states = self.n_states or int(max(t.max() for t in trajs)) + 1
-        if n_states < 2:
-            raise ValueError("dtrajs contain a single state; at least 2 states are "
-                             "needed to learn dynamics")
-        train, val = split_held_out(trajs, self.validation_fraction)
-        if val and self.selection == "held_out":
-            _warn_if_few_changes(val, self.validation_fraction)
-        seed = seed_value(self.seed)
-        windows = self._windows(train)
-        if windows.n_updates == 0:
-            longest = max(len(t) for t in train)
-            raise ValueError(
-                f"dtrajs are too short: the longest training part has {longest} states "
-                f"but one window needs seq_length+1 = {self.seq_length + 1}; give longer "
-                "trajectories or a smaller seq_length/validation_fraction")
-        epochs = self._epochs(windows.n_updates)
-        n_updates = epochs * windows.n_updates
-        every = max(1, round(epochs / N_EVALUATIONS))
+        # torch, imported here: unpickling an estimator (a dask worker reading
+        # an LSTMDynamics) imports this module, which must not import torch
+        from ._training import fit
 
-        torch.manual_seed(seed)
-        net = CharLSTM(n_states, self.embedding_dim, self.hidden_size, self.n_layers).to(device)
-        peak_lr = self.learning_rate * (windows.batch / PAPER_BATCH) ** LR_SCALING[self.lr_scaling]
-        optimizer = torch.optim.Adam(net.parameters(), lr=peak_lr)
-        run = _TrainingState(net, optimizer, self._scheduler(optimizer, n_updates),
-                             np.random.default_rng(seed))
-        checkpoint = None
-        if checkpoint_dir is not None:
-            checkpoint = _Checkpoint(checkpoint_dir, _fingerprint(trajs, self._settings(n_states)))
-            if resume:
-                checkpoint.restore(run)
-            elif checkpoint.path.exists():
-                raise FileExistsError(f"{checkpoint.path} exists; pass resume=True to continue "
-                                      "that run or choose another checkpoint_dir")
-        counts = np.bincount(np.concatenate(trajs), minlength=n_states)
-        transitions = _observed_transitions(trajs, n_states)
-        selector = _Selector(trajs, train, n_states, self.seq_length, seed,
-                             {"state_counts": counts.tolist(), "transitions": transitions})
-        data = torch.as_tensor(np.concatenate(train).astype(_state_dtype(n_states)[0]),
-                               device=device)
-        passes = _ChunkPass(net, data, self.seq_length, windows.batch,
-                            PRECISIONS[self.precision])
-        bar = tqdm(total=epochs, initial=run.epoch, disable=not self.verbose,
-                   desc="training", unit="epoch")
-        with _chunk_map(passes.n_chunks) as chunk_map:
-            while run.epoch < epochs:
-                run.epoch += 1
-                t0 = time.perf_counter()
-                run.losses.append(self._epoch(run, passes, windows, chunk_map))
-                if run.epoch % every and run.epoch < epochs:
-                    run.elapsed += time.perf_counter() - t0
-                    bar.update(1)
-                    continue
-                self._evaluate(run, val, device, selector, run.epoch * windows.n_updates
-                               >= CANDIDATE_PHASE * n_updates, windows.n_updates)
-                run.history["time_s"].append(run.elapsed + time.perf_counter() - t0)
-                run.elapsed = 0.0
-                if checkpoint is not None:
-                    checkpoint.save(run)
-                bar.update(1)
-                bar.set_postfix(train=f"{run.history['train_loss'][-1]:.4f}",
-                                val="-" if not val else f"{run.history['val_loss'][-1]:.4f}")
-        bar.close()
-        net.load_state_dict(run.best_state)
-        run.history["kept"] = [epoch == run.best_epoch for epoch in run.history["epoch"]]
-        self.history = run.history
-        self.best_epoch = run.best_epoch
-        meta = dict(metadata or {})
-        meta.update(history=run.history, best_epoch=run.best_epoch,
-                    state_counts=counts.tolist(), transitions=transitions,
-                    # the settings, then what they came to on these data
-                    training={**self._settings(n_states), "seed": seed,
-                              "n_characters": int(sum(len(t) for t in trajs)),
-                              "n_trajectories": len(trajs), **windows.describe(),
-                              "n_epochs": epochs, "n_updates": n_updates,
-                              "peak_learning_rate": peak_lr})
-        self._model = LSTMModel(net, meta, device=device)
-        return self
-
-    def _evaluate(self, run, val, device, selector, candidate, updates_per_epoch):
-        """Score the held-out block (and, for a candidate, the chains) into history."""
-        run.net.eval()
-        val_loss = _mean_nll(run.net, val, device) if val else None
-        errors = selector(run.net) if candidate and self.selection == "generated" else {}
-        train_loss = float(np.mean(run.losses))
-        run.losses = []
-        run.record(epoch=run.epoch, update=run.epoch * updates_per_epoch,
-                   train_loss=train_loss, val_loss=val_loss,
-                   learning_rate=run.optimizer.param_groups[0]["lr"], candidate=candidate,
-                   population_error=errors.get("population_error"),
-                   transition_error=errors.get("transition_error"))
-        if candidate:
-            score = {"generated": errors.get("score"),
-                     "held_out": train_loss if val_loss is None else val_loss,
-                     "last": -run.epoch}[self.selection]
-            run.offer(score)
-
-    def _epoch(self, run, passes, windows, chunk_map):
-        """One pass over the training windows; mean training loss."""
-        net, optimizer = run.net, run.optimizer
-        device = passes.data.device
-        net.train()
-        total = torch.zeros((), device=device)
-        hidden = None
-        for starts, keep in windows.epoch(run.rng, device):
-            if keep is not None:
-                hidden = passes.zero_state(len(starts)) if hidden is None else tuple(
-                    x * keep[None, :, None] for x in hidden)
-            # summed in chunk order as they arrive, whichever thread computed
-            # each: the same step as one backward pass accumulating chunk
-            # after chunk, holding one set of gradients
-            grads, states = None, []
-            for loss, chunk_grads, chunk_state in chunk_map(passes, passes.split(starts, hidden)):
-                total += loss
-                states.append(chunk_state)
-                # out of place: a backend may return one tensor for two
-                # parameters (e.g. the two LSTM biases)
-                grads = chunk_grads if grads is None else [
-                    grad + part for grad, part in zip(grads, chunk_grads, strict=True)]
-            if keep is not None:
-                hidden = tuple(torch.cat(parts, dim=1) for parts in zip(*states))
-            for param, grad in zip(passes.params, grads, strict=True):
-                param.grad = grad
-            optimizer.step()
-            run.scheduler.step()
-        return total.item() / windows.n_updates
+        return fit(self, dtrajs, metadata, checkpoint_dir, resume)
 
     def _settings(self, n_states):
         """Every parameter that determines the trained weights (checkpoints, metadata)."""
@@ -408,29 +286,12 @@ class LSTMEstimator(Parameters):
         return self._model
 
     # ------------------------------------------------------------------ internals
-    def _windows(self, train):
-        batch = self.batch_size
-        if self.carry_state:
-            return _CarriedWindows(train, self.seq_length, batch)
-        if self.stride == "auto":
-            n_chars = sum(len(t) for t in train)
-            stride = int(np.clip(round(n_chars / AUTO_WINDOWS_PER_EPOCH), 1, self.seq_length))
-        else:
-            stride = int(self.stride)
-        return _ShuffledWindows(train, self.seq_length, batch, stride)
-
     def _epochs(self, updates_per_epoch):
         if self.epochs != "auto":
             return int(self.epochs)
         low, high = AUTO_UPDATES
         return int(np.clip(AUTO_PASSES, math.ceil(low / updates_per_epoch),
                            max(1, high // updates_per_epoch)))
-
-    def _scheduler(self, optimizer, n_steps):
-        if self.lr_schedule == "constant":
-            return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, n_steps) / n_steps)))
 
 
 def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1, metadata=None):
@@ -500,6 +361,8 @@ def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1, metadat
         results = [_fit(copy.deepcopy(est), data, metadata)
                    for est, data in zip(estimators, datasets)]
         return _raise_caught(results)
+    import torch   # see fit
+
     context = torch.multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(n_workers, mp_context=context,
                                                 initializer=torch.set_num_threads,
@@ -541,6 +404,16 @@ def split_held_out(trajs, fraction):
         else:
             train.append(traj)
     return train, val
+
+
+def window_starts(trajs, length, stride):
+    """Start indices (into the concatenated trajectories) of all windows."""
+    starts, offset = [], 0
+    for traj in trajs:
+        if len(traj) >= length:
+            starts.append(offset + np.arange(0, len(traj) - length + 1, stride))
+        offset += len(traj)
+    return np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
 
 
 def _warn_if_few_changes(val, fraction):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm import CVSeries, Discretizer, LSTMDynamics, cv
+from mdlstm import CVSeries, Discretizer, LSTMDynamics, LSTMEstimator, cv
 from mdlstm.analysis import DaskClientBackend
 from mdlstm.tests.util import make_universe
 
@@ -215,6 +215,28 @@ def test_the_discretizer_passed_in_is_never_fitted(chain):
     second = run.run(start=2000).results.discretizer
     assert not np.array_equal(first.edges_, second.edges_)   # each run fits its frames
     assert first.get_params() == second.get_params() == disc.get_params()
+
+
+def test_estimator_shortcuts_are_the_estimators_parameters(chain):
+    """One rule: a keyword that is an LSTMEstimator parameter replaces the estimator's."""
+    u = _universe(chain[:1500])
+    x = cv.Coordinate(u.atoms, "x")
+    settings = dict(embedding_dim=4, hidden_size=8, seq_length=20, epochs=2, device="cpu")
+    given = LSTMEstimator(**settings, seed=99)
+    by_object = LSTMDynamics(u, x, n_states=3, estimator=given, n_models=1, n_trajectories=2,
+                             seed=0).run()
+    by_keyword = LSTMDynamics(u, x, n_states=3, n_models=1, n_trajectories=2, seed=0,
+                              **settings).run()
+    np.testing.assert_array_equal(by_object.results.generated, by_keyword.results.generated)
+    assert given.seed == 99 and given.fetch_model() is None   # cloned, never fitted
+    training = by_object.results.model.metadata["training"]
+    assert (training["hidden_size"], training["epochs"], training["seed"]) == (8, 2, 0)
+    mixed = LSTMDynamics(u, x, estimator=given, hidden_size=12, n_trajectories=3)
+    assert mixed._estimator.hidden_size == 12 and mixed._estimator.epochs == 2
+    with pytest.raises(TypeError, match="estimator must be an mdlstm.LSTMEstimator"):
+        LSTMDynamics(u, x, estimator={"epochs": 2})
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
+        LSTMDynamics(u, x, hidden_size=0)
 
 
 def test_rejects_more_models_than_chains(chain):

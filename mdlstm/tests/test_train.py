@@ -113,7 +113,7 @@ def test_other_selections_keep_their_candidate(chain, selection):
 
 def test_carried_windows_cover_each_trajectory_in_consecutive_windows():
     trajs = [np.arange(1000), 5000 + np.arange(420), 9000 + np.arange(17)]
-    windows = train._CarriedWindows(trajs, 10, 8)
+    windows = _training._CarriedWindows(trajs, 10, 8)
     # 99 + 41 + 1 windows of 11 states (10 targets each); 8 streams of 17
     assert (windows.batch, windows.n_updates) == (8, 17)
     data = np.concatenate(trajs)
@@ -133,7 +133,7 @@ def test_carried_windows_cover_each_trajectory_in_consecutive_windows():
 @pytest.mark.parametrize("n_chars, epochs", [(30_001, 112), (1_600_001, 10), (300, 1000)])
 def test_auto_epochs_plan_sixty_passes_within_the_update_budget(n_chars, epochs):
     est = LSTMEstimator(**SMALL)
-    per_epoch = train._CarriedWindows([np.zeros(n_chars, int)], 50, 64).n_updates
+    per_epoch = _training._CarriedWindows([np.zeros(n_chars, int)], 50, 64).n_updates
     assert est._epochs(per_epoch) == epochs
     assert epochs == 60 or 1000 <= epochs * per_epoch <= 5000
 
@@ -151,7 +151,7 @@ def test_cpu_chunks_give_the_steps_of_the_whole_batch(chain, monkeypatch):
     """Gradients accumulated over chunks of 64 windows = the gradient of 256 at once."""
     fits = {}
     for chunk in (64, 256):
-        monkeypatch.setattr(_training, "CPU_CHUNK", chunk)
+        monkeypatch.setattr(train, "CPU_CHUNK", chunk)
         fits[chunk] = LSTMEstimator(epochs=2, seed=3, **{**SMALL, "batch_size": 256}).fit(
             chain[:12_000])
     np.testing.assert_allclose(fits[64].history["train_loss"], fits[256].history["train_loss"],
@@ -164,13 +164,13 @@ def test_cpu_chunks_give_the_steps_of_the_whole_batch(chain, monkeypatch):
 def test_chunks_run_side_by_side_with_the_weights_of_one_thread(chain, monkeypatch):
     """With 2 torch threads the 4 chunks of a batch run on 2 one-thread workers."""
     seen = set()
-    call = train._ChunkPass.__call__
+    call = _training._ChunkPass.__call__
 
     def recording_call(self, starts):
         seen.add((threading.current_thread().name, torch.get_num_threads()))
         return call(self, starts)
 
-    monkeypatch.setattr(train._ChunkPass, "__call__", recording_call)
+    monkeypatch.setattr(_training._ChunkPass, "__call__", recording_call)
     before = torch.get_num_threads()
     fits = {}
     try:
@@ -199,14 +199,14 @@ def two_threads():
 
 def test_worker_threads_run_bfloat16_chunks_under_autocast(chain, two_threads, monkeypatch):
     seen = set()
-    forward = train.CharLSTM.forward
+    forward = _training.CharLSTM.forward
 
     def recording_forward(self, states, hidden=None):
         seen.add((threading.current_thread().name, torch.is_autocast_enabled("cpu"),
                   torch.get_autocast_dtype("cpu")))
         return forward(self, states, hidden)
 
-    monkeypatch.setattr(train.CharLSTM, "forward", recording_forward)
+    monkeypatch.setattr(_training.CharLSTM, "forward", recording_forward)
     LSTMEstimator(epochs=1, seed=3, precision="bfloat16", validation_fraction=0,
                   **{**SMALL, "batch_size": 256}).fit(chain[:12_000])
     in_workers = {(on, dtype) for name, on, dtype in seen if name.startswith("mdlstm-chunk")}
@@ -217,7 +217,7 @@ def test_a_failing_chunk_restores_the_callers_threads(chain, two_threads, monkey
     def failing_call(self, starts):
         raise RuntimeError("chunk failed")
 
-    monkeypatch.setattr(train._ChunkPass, "__call__", failing_call)
+    monkeypatch.setattr(_training._ChunkPass, "__call__", failing_call)
     with pytest.raises(RuntimeError, match="chunk failed"):
         LSTMEstimator(epochs=1, seed=3, **{**SMALL, "batch_size": 256}).fit(chain[:12_000])
     assert torch.get_num_threads() == 2
