@@ -116,6 +116,7 @@ import warnings
 import numpy as np
 
 from mdlstm import Discretizer, LSTMEstimator, compare, cv
+from mdlstm._format import markdown_table
 from mdlstm.pipeline import learn
 from mdlstm.systems import alanine_dipeptide, langevin, markov_chains
 from mdlstm.validate import markov_cross_entropy, statistics
@@ -719,19 +720,12 @@ def fmt(mean, sem, digits):
     return f"{mean:.{digits}f} ± {sem:.{digits}f}"
 
 
-def table(header, rows):
-    """A Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def population_table(stats):
     sources = list(stats)
     n = stats[sources[0]]["populations"][0].size
     rows = [[i] + [fmt(stats[s]["populations"][0][i], stats[s]["populations"][1][i], 3)
                    for s in sources] for i in range(n)]
-    return table(["state", *sources], rows)
+    return markdown_table(["state", *sources], rows)
 
 
 def count_table(stats, max_pairs=20):
@@ -753,7 +747,7 @@ def count_table(stats, max_pairs=20):
     total = [(i, j) for i in range(n) for j in range(n) if i != j]
     rows.append(["all pairs"] + [fmt(*_pair_total(stats[s]["counts"], total), 2)
                                  for s in sources])
-    return table(["pair", *sources], rows)
+    return markdown_table(["pair", *sources], rows)
 
 
 def mfpt_table(stats, sets):
@@ -766,12 +760,12 @@ def mfpt_table(stats, sets):
                                                    stats[s]["mfpt"][1][a, b], 0)
                                                for s in sources])
     names = ", ".join(f"S{k} = {{{', '.join(map(str, s))}}}" for k, s in enumerate(sets))
-    return f"Sets: {names}.\n\n" + table(["MFPT (frames)", *sources], rows)
+    return f"Sets: {names}.\n\n" + markdown_table(["MFPT (frames)", *sources], rows)
 
 
 def entropy_table(entropy):
-    return table(["model", "cross-entropy (nats/char)"],
-                 [[name, fmt(m, s, 5)] for name, (m, s) in entropy.items()])
+    return markdown_table(["model", "cross-entropy (nats/char)"],
+                          [[name, fmt(m, s, 5)] for name, (m, s) in entropy.items()])
 
 
 def seed_table(rows):
@@ -780,7 +774,7 @@ def seed_table(rows):
     worst = {k: max(r[k] for r in rows) for k in keys}
     body = [[r["seed"]] + [f"{r[k]:.3g}" for k in keys] for r in rows]
     body.append(["**worst**"] + [f"**{worst[k]:.3g}**" for k in keys])
-    return table(["seed", *keys], body)
+    return markdown_table(["seed", *keys], body)
 
 
 def exact_line(result):
@@ -827,10 +821,10 @@ def memory_section(memory):
         "Counts per 1e5 frames after the paper's smoothing (50) and short-visit "
         "removal (100) of the label sequences. `MD (x pipeline)` is the main "
         "4-state table's MD (smoothing of the continuous x).",
-        table(["pair", *sources], rows),
+        markdown_table(["pair", *sources], rows),
         "### Populations after post-processing", population_table(stats),
         "### L1 distance of the count matrix to MD's (per 1e5 frames)",
-        table(["model", "distance"], distance),
+        markdown_table(["model", "distance"], distance),
         "### Cross-entropy on raw held-out labels", entropy_table(memory["cross_entropy"])])
 
 
@@ -838,8 +832,8 @@ def checks_section(checks, title):
     rows = [[c["check"], f"{c['value']:.4g}", c["bound"],
              "n/a" if c["z"] is None else f"{c['z']:.1f}",
              "PASS" if c["passed"] else "**FAIL**"] for c in checks]
-    return "\n\n".join([f"## {title}",
-                        table(["check", "value", "bound", "|diff| / SEM", "result"], rows)])
+    header = ["check", "value", "bound", "|diff| / SEM", "result"]
+    return "\n\n".join([f"## {title}", markdown_table(header, rows)])
 
 
 def header_section(args, sizes, timings, total):

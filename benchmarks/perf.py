@@ -39,8 +39,8 @@ many models
     processes of 1 thread (process start-up and the torch import included),
     against fitting them one after the other in this process with 1 thread.
 CV extraction
-    Frames per second of the frame loop of :class:`mdlstm.LSTMDynamics` (a
-    subclass whose ``_conclude`` does nothing, so ``run()`` is exactly the
+    Frames per second of :class:`mdlstm.CVSeries`, the frame loop of
+    :class:`mdlstm.LSTMDynamics` (its ``run()`` is exactly the
     frame selection, preallocation, frame loop and, in parallel, the joining
     of the parts) against a plain loop over the same frames calling
     :func:`MDAnalysis.lib.distances.calc_dihedrals`; and the speed-up of the
@@ -90,6 +90,7 @@ import torch.utils.mkldnn
 
 import mdlstm
 from mdlstm import LSTMEstimator, LSTMModel
+from mdlstm._format import markdown_table
 from mdlstm.model import CharLSTM, resolve_device
 from mdlstm.systems import alanine_dipeptide
 from mdlstm.train import PRECISIONS, fit_many
@@ -107,7 +108,7 @@ TARGET_GEN_RATE = 1e6           # characters per second, 1,000+ chains
 TARGET_GEN_VS_NAIVE = 100.0     # batched / naive loop
 TARGET_SIM_VS_MD = 1e4          # simulated ps per wall second, LSTM / OpenMM
 TARGET_TRAIN_PEAK = 0.5         # fraction of matmul peak, batch 256
-TARGET_CV_OVERHEAD = 0.10       # LSTMDynamics frame loop over the plain loop
+TARGET_CV_OVERHEAD = 0.10       # CVSeries frame loop over the plain loop
 TARGET_MEMORY_CHARS = 10**8     # characters generated ...
 TARGET_MEMORY_BYTES = 1e9       # ... within this peak RSS (1 GB = 1e9 bytes)
 
@@ -311,20 +312,11 @@ def openmm_run(n_steps):
     simulated_ps : float
         Simulated time of one call (ps).
     """
-    import openmm
     from openmm import app, unit
 
     ad = alanine_dipeptide
     pdb = app.PDBFile(ad.files()[0])
-    system = app.ForceField(*ad.FORCE_FIELD).createSystem(
-        pdb.topology, nonbondedMethod=app.NoCutoff, constraints=app.HBonds)
-    integrator = openmm.LangevinMiddleIntegrator(
-        ad.TEMPERATURE * unit.kelvin, ad.FRICTION / unit.picosecond,
-        ad.TIME_STEP * unit.picosecond)
-    integrator.setRandomNumberSeed(1)
-    simulation = app.Simulation(pdb.topology, system, integrator,
-                                openmm.Platform.getPlatformByName("Reference"))
-    simulation.context.setPositions(pdb.positions)
+    simulation = ad.simulation_of(pdb.topology, pdb.positions, seed=0)
     simulation.context.setVelocitiesToTemperature(ad.TEMPERATURE * unit.kelvin, 1)
 
     def run():
@@ -525,14 +517,7 @@ import json, sys, time
 import MDAnalysis as mda
 import numpy as np
 from MDAnalysis.lib.distances import calc_dihedrals
-from mdlstm import LSTMDynamics, cv
-
-
-class CVOnly(LSTMDynamics):
-    # LSTMDynamics without its pipeline: run() is the frame selection and loop
-    # (and, in parallel, the joining of the parts), skipping training etc.
-    def _conclude(self):
-        pass
+from mdlstm import CVSeries, cv
 
 
 def plain(u, atoms, n):
@@ -545,7 +530,7 @@ def plain(u, atoms, n):
 
 def lstm_dynamics(backend):
     workers = None if backend == "serial" else 2
-    return CVOnly(u, phi, seed=0).run(stop=n, backend=backend, n_workers=workers).results.cv
+    return CVSeries(u, phi).run(stop=n, backend=backend, n_workers=workers).results.cv
 
 
 repeats, n, backends, top, *trajs = sys.argv[1:]
@@ -554,7 +539,6 @@ atoms = u.residues[1].phi_selection()
 phi = cv.Dihedral(atoms)
 n = int(int(n) or u.trajectory.n_frames)
 reference = plain(u, atoms, n)  # also the warm-up: file cache, XTC offsets
-CVOnly(u, phi)  # the constructor checks the training settings, importing torch once
 runs = {"plain": lambda: plain(u, atoms, n)}
 runs.update({b: lambda b=b: lstm_dynamics(b) for b in backends.split(",")})
 best, agree = dict.fromkeys(runs, float("inf")), True
@@ -596,7 +580,7 @@ def bench_cv(sizes, repeats):
         raise RuntimeError(f"CV extraction benchmark failed:\n{done.stderr}")
     found = json.loads(done.stdout.splitlines()[-1])
     if not found["agree"]:
-        raise RuntimeError("LSTMDynamics and the plain loop disagree")
+        raise RuntimeError("CVSeries and the plain loop disagree")
     return {"n_frames": found["n_frames"], "dask": None, **found["seconds"]}
 
 
@@ -767,7 +751,7 @@ def cv_rows(times):
         return _num(n / times[key], "frames/s")
 
     overhead = times["serial"] / times["plain"] - 1
-    rows = [Row(f"CV extraction, LSTMDynamics vs plain loop ({n:,} frames)", fps("serial"),
+    rows = [Row(f"CV extraction, CVSeries vs plain loop ({n:,} frames)", fps("serial"),
                 fps("plain"), f"{overhead:+.1%} time",
                 f"<= +{TARGET_CV_OVERHEAD:.0%}", _verdict(overhead <= TARGET_CV_OVERHEAD))]
     for backend in ("multiprocessing", "dask"):
@@ -798,11 +782,8 @@ def memory_row(mem, chains, steps, threads):
 
 def format_table(rows):
     header = ["measurement", "mdlstm", "baseline", "ratio", "target", "result"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = (row.name, row.value, row.reference, row.ratio, row.target, row.result)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(header, [(row.name, row.value, row.reference, row.ratio, row.target,
+                                    row.result) for row in rows])
 
 
 # ---------------------------------------------------------------------- machine

@@ -24,3 +24,10 @@ def _jsonable(value):
     if isinstance(value, numbers.Real):
         return float(value) if np.isfinite(value) else None
     return value
+
+
+def markdown_table(header, rows):
+    """A Markdown table: a header row, the separator and one line per row of cells."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)

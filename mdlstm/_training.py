@@ -218,7 +218,7 @@ def _chunk_map(n_chunks):
         yield map
         return
     # The caller's idle OpenMP helper threads otherwise compete with the
-    # workers for the cores (2 cores: 1.15e6 vs 9.96e5 chars/s, docs/performance.md).
+    # workers for the cores (docs/performance.md).
     torch.set_num_threads(1)
     try:
         with concurrent.futures.ThreadPoolExecutor(

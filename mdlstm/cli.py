@@ -19,12 +19,24 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+def _estimator_default(name):
+    """The default of an LSTMEstimator parameter (one place for the CLI's defaults)."""
+    import inspect
+
+    from .train import LSTMEstimator   # imports no torch: `mdlstm --help` stays fast
+
+    return inspect.signature(LSTMEstimator).parameters[name].default
+
+
 def _common_options(parser):
+    from .train import PRECISIONS
+
     parser.add_argument("--n-states", type=int, default=20, help="uniform CV bins (20)")
-    parser.add_argument("--epochs", type=_epochs, default="auto",
+    parser.add_argument("--epochs", type=_epochs, default=_estimator_default("epochs"),
                         help="passes over the training data (auto: 60, within 1,000-5,000 "
                              "optimizer updates)")
-    parser.add_argument("--validation-fraction", type=float, default=0.1,
+    parser.add_argument("--validation-fraction", type=float,
+                        default=_estimator_default("validation_fraction"),
                         help="fraction of the frames, at the end, held out and scored "
                              "(0.1); 0 trains on all frames")
     parser.add_argument("--n-models", type=int, default=3,
@@ -32,7 +44,8 @@ def _common_options(parser):
     parser.add_argument("--mask", choices=("states", "transitions", "none"), default="states",
                         help="never generate states (default) or also one-step transitions "
                              "the MD never showed; none: sample the model everywhere")
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        default=_estimator_default("precision"),
                         help="training arithmetic (float32); bfloat16 is faster on GPUs "
                              "and CPUs with bfloat16 units")
     parser.add_argument("--n-trajectories", type=int, default=16,

@@ -87,8 +87,8 @@ CPU_CHUNK = 64
 #: How the kept weights are chosen among the candidates.
 SELECTIONS = ("generated", "held_out", "last")
 #: With ``selection="held_out"``, fewer state changes than this in the
-#: held-out block draw a warning (``docs/benchmarks.md``: blocks of ~70 and
-#: ~120 changes chose epochs by noise).
+#: held-out block draw a warning: its loss then chooses by noise
+#: (``docs/benchmarks.md``).
 MIN_HELD_OUT_CHANGES = 200
 #: Batch size of the paper, the reference of ``lr_scaling``.
 PAPER_BATCH = 64

@@ -28,7 +28,7 @@ QUICK_ROWS = [
      "-"),
     ("training 2 models 8/64/1 (2 steps of batch 64 each): fit_many, 2 processes x 1 thread "
      "vs in turn", "PASS|FAIL"),
-    ("CV extraction, LSTMDynamics vs plain loop (2,000 frames)", "PASS|FAIL"),
+    ("CV extraction, CVSeries vs plain loop (2,000 frames)", "PASS|FAIL"),
     ("CV extraction, multiprocessing 2 workers vs serial", "PASS|FAIL"),
     ("CV extraction, dask 2 workers vs serial", "PASS|FAIL"),
     ("memory, generating 1e6 chars (100 x 10,000), peak RSS", r"n/a \(1e6 chars only\)"),

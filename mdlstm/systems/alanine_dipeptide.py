@@ -237,6 +237,46 @@ def _build_model(openmm, app, unit):
     return topology, positions * unit.angstrom
 
 
+def simulation_of(topology, positions, temperature=TEMPERATURE, seed=0, platform="Reference",
+                  threads=1):
+    """An OpenMM simulation of alanine dipeptide with the settings of the bundled data.
+
+    AMBER ff99SB-ILDN, implicit GBSA-OBC solvent, no cutoff, bonds to hydrogen
+    constrained, Langevin (middle) integrator with friction :data:`FRICTION` and
+    time step :data:`TIME_STEP`, at the given positions; velocities are not set.
+
+    Parameters
+    ----------
+    topology : openmm.app.Topology
+    positions : openmm positions (e.g. ``PDBFile.positions``)
+    temperature : float
+        Thermostat temperature (K).
+    seed : int
+        Seed of the integrator noise.
+    platform : str or openmm.Platform
+        Platform, by name or object.
+    threads : int
+        Threads of the "CPU" platform (ignored by the others).
+
+    Returns
+    -------
+    openmm.app.Simulation
+    """
+    openmm, app, unit = _import_openmm()
+    if isinstance(platform, str):
+        platform = _get_platform(openmm, platform)
+    system = app.ForceField(*FORCE_FIELD).createSystem(
+        topology, nonbondedMethod=app.NoCutoff, constraints=app.HBonds)
+    integrator = openmm.LangevinMiddleIntegrator(
+        temperature * unit.kelvin, FRICTION / unit.picosecond, TIME_STEP * unit.picosecond)
+    # OpenMM reads a seed of 0 as "pick one at random", so shift by one.
+    integrator.setRandomNumberSeed(seed + 1)
+    properties = {"Threads": str(threads)} if platform.getName() == "CPU" else {}
+    simulation = app.Simulation(topology, system, integrator, platform, properties)
+    simulation.context.setPositions(positions)
+    return simulation
+
+
 def simulate(n_frames, out_dir, *, temperature=TEMPERATURE, frame_interval=FRAME_INTERVAL,
              seed=0, platform="Reference", threads=1, overwrite=False, progress=True):
     """Run alanine dipeptide MD with OpenMM and write a topology and a trajectory.
@@ -299,15 +339,8 @@ def simulate(n_frames, out_dir, *, temperature=TEMPERATURE, frame_interval=FRAME
     openmm_platform = _get_platform(openmm, platform)
 
     topology, positions = _build_model(openmm, app, unit)
-    system = app.ForceField(*FORCE_FIELD).createSystem(
-        topology, nonbondedMethod=app.NoCutoff, constraints=app.HBonds)
-    integrator = openmm.LangevinMiddleIntegrator(
-        temperature * unit.kelvin, FRICTION / unit.picosecond, TIME_STEP * unit.picosecond)
-    # OpenMM reads a seed of 0 as "pick one at random", so shift by one.
-    integrator.setRandomNumberSeed(seed + 1)
-    properties = {"Threads": str(threads)} if platform == "CPU" else {}
-    simulation = app.Simulation(topology, system, integrator, openmm_platform, properties)
-    simulation.context.setPositions(positions)
+    simulation = simulation_of(topology, positions, temperature, seed, openmm_platform,
+                               threads)
     simulation.minimizeEnergy()
     simulation.context.setVelocitiesToTemperature(temperature * unit.kelvin, seed + 1)
     simulation.step(round(EQUILIBRATION / TIME_STEP))
