@@ -537,7 +537,7 @@ class Discretizer(Parameters):
         self._cell_state = order
 
     # -------------------------------------------------------------- transform
-    def _label(self, x):
+    def _assign(self, x):
         """States of one (already smoothed) trajectory, after core and min_dwell."""
         if self._period_fitted is not None:
             x = _wrap(x, self._bounds[0], self._period_fitted)
@@ -569,7 +569,7 @@ class Discretizer(Parameters):
         self._check_fitted()
         self._check_params()
         trajs, is_list = _as_trajectories(values)
-        dtrajs = [self._label(x) for x in self._smoothed(trajs, self._period_fitted)]
+        dtrajs = [self._assign(x) for x in self._smoothed(trajs, self._period_fitted)]
         return dtrajs if is_list else dtrajs[0]
 
     def fit_transform(self, values):
@@ -589,7 +589,7 @@ class Discretizer(Parameters):
         trajs, is_list = _as_trajectories(values)
         smoothed = self._smoothed(trajs, self._period())
         self._fit_smoothed(smoothed)
-        dtrajs = [self._label(x) for x in smoothed]
+        dtrajs = [self._assign(x) for x in smoothed]
         return dtrajs if is_list else dtrajs[0]
 
     def inverse_transform(self, states):

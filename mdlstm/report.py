@@ -549,7 +549,7 @@ def _settings_line(cmp, cv, quote):
         line = (f"CV: {cv.get('type', '')} {quote}{cv.get('name', '')}{quote} "
                 f"({cv.get('units', '')}); ")
     sets = "; ".join(f"{label}: states {_format_states(states)}"
-                     for label, states in zip(cmp.set_labels(), cmp.metastable_sets))
+                     for label, states in zip(cmp.set_names(), cmp.metastable_sets))
     return (f"{line}one model step = {cmp.dt:g} {cmp.time_unit}. {cmp.n_states} states; "
             f"MSM lag = {cmp.msm_lag} steps ({cmp.msm_lag * cmp.dt:g} {cmp.time_unit}); "
             f"metastable sets {sets}.")

@@ -7,7 +7,7 @@ from ._comparison import DIVERGENCE_FLOOR, TOLERANCES, Comparison, _verdict
 from ._msm import (MAX_TIMESCALES, _ck_test, _msm_mfpt, _on_full_space, _pcca_sets,
                    _simulate_msm, _timescale_se, _timescales, estimate_msm, msm_flux)
 from ._statistics import (_check_metastable_sets, _check_n_states, _measured, _memberships,
-                          _set_labels, _unit_sums, _units)
+                          _set_of_state, _unit_sums, _units)
 from .entropy import _path_entropies
 
 
@@ -173,7 +173,7 @@ def _build_comparison(trajectories, steps, models, metastable_sets, rng, models_
                       **settings):
     """Measure every statistic on every source and wrap it in a Comparison."""
     n_states, msm_lag = settings["n_states"], settings["msm_lag"]
-    labels = _set_labels(metastable_sets, n_states)
+    labels = _set_of_state(metastable_sets, n_states)
     members = _memberships(metastable_sets, n_states)
     stats = {name: {} for name in ("populations", "free_energy", "transition_counts",
                                    "total_time", "transition_rates", "set_populations",
@@ -293,7 +293,7 @@ def _model_outliers(chains, models_of_chain, metastable_sets, n_states, dt):
     """Quantities on which one model's chains disagree with the other models' (Comparison)."""
     if models_of_chain is None or np.unique(models_of_chain).size < 2:
         return []
-    labels = _set_labels(metastable_sets, n_states)
+    labels = _set_of_state(metastable_sets, n_states)
     members = _memberships(metastable_sets, n_states)
     n_sets = len(metastable_sets)
 

@@ -208,7 +208,7 @@ class Comparison:
         """Implied timescales in MD steps."""
         return _in_steps(self.timescales, self.dt)
 
-    def set_labels(self):
+    def set_names(self):
         """Names of the metastable sets, ``["S0", "S1", ...]``."""
         return [f"S{k}" for k in range(len(self.metastable_sets))]
 
@@ -230,12 +230,12 @@ class Comparison:
         """
         err = self.errors
         rows = []
-        for k, label in enumerate(self.set_labels()):
+        for k, label in enumerate(self.set_names()):
             rows.append(self._row(f"population {label}", "fraction", "population",
                                   {s: self.set_populations[s][k] for s in self.sources},
                                   {s: err["set_populations"][s][k] for s in self.sources}))
-        for a, la in enumerate(self.set_labels()):
-            for b, lb in enumerate(self.set_labels()):
+        for a, la in enumerate(self.set_names()):
+            for b, lb in enumerate(self.set_names()):
                 if a != b:
                     rows.append(self._row(f"MFPT {la}->{lb}", self.time_unit, "mfpt",
                                           {s: self.mfpt[s][a, b] for s in self.sources},
@@ -272,7 +272,7 @@ class Comparison:
         header = [f"n_states = {self.n_states}, dt = {self.dt:g} {self.time_unit}, "
                   f"MSM lag = {self.msm_lag} steps"]
         header += [f"{label}: states {_format_states(states)}"
-                   for label, states in zip(self.set_labels(), self.metastable_sets)]
+                   for label, states in zip(self.set_names(), self.metastable_sets)]
         table = [["quantity", "unit", *self.sources, "verdict"]]
         table += [[row["quantity"], row["unit"],
                    *(f"{row[s]:.4g} ± {row[s + '_se']:.2g}" for s in self.sources),

@@ -49,7 +49,7 @@ def statistics(dtrajs, metastable_sets, n_states=None, dt=1.0):
     dt = positive_float(dt, "dt")
     sets = _check_metastable_sets(metastable_sets, n_states)
     units, n_units = _units(trajs, 1, by_chain=True)
-    sums = _unit_sums(trajs, units, n_units, n_states, _set_labels(sets, n_states), len(sets),
+    sums = _unit_sums(trajs, units, n_units, n_states, _set_of_state(sets, n_states), len(sets),
                       lags=())
     values, _ = _measured(sums, _memberships(sets, n_states), dt, None, with_errors=False)
     return values
@@ -95,7 +95,7 @@ def _free_energy(populations):
     return energy - energy[visited].min()
 
 
-def _set_labels(metastable_sets, n_states):
+def _set_of_state(metastable_sets, n_states):
     """Index of each state's metastable set, -1 for states in none."""
     labels = np.full(n_states, -1)
     for k, states in enumerate(metastable_sets):
