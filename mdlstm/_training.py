@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import train as _train
+from . import _recipe
 from ._checks import as_dtraj_list, seed_value
 from .model import CharLSTM, LSTMModel, _state_dtype, atomic_write, prompts, sequence_nll
 
@@ -62,15 +62,15 @@ class _Selector:
     def __init__(self, trajs, train, n_states, seq_length, seed, metadata):
         self.n_states, self.seed, self.metadata = n_states, seed, metadata
         self.populations, self.changes = _frequencies(trajs, n_states)
-        self.prompts = prompts(train, _train.SELECTION_CHAINS, seq_length)
+        self.prompts = prompts(train, _recipe.SELECTION_CHAINS, seq_length)
         # at most four times the data: the data's own noise dominates beyond
-        n_chars = min(_train.SELECTION_CHARACTERS, 4 * sum(len(t) for t in trajs))
+        n_chars = min(_recipe.SELECTION_CHARACTERS, 4 * sum(len(t) for t in trajs))
         longest = max(len(t) for t in train)
-        self.n_steps = max(1, min(longest, n_chars // _train.SELECTION_CHAINS))
+        self.n_steps = max(1, min(longest, n_chars // _recipe.SELECTION_CHAINS))
 
     def __call__(self, net):
         model = LSTMModel(copy.deepcopy(net), self.metadata, device=net.head.weight.device)
-        chains = model.generate(self.n_steps, n_trajectories=_train.SELECTION_CHAINS,
+        chains = model.generate(self.n_steps, n_trajectories=_recipe.SELECTION_CHAINS,
                                 prompt=self.prompts, seed=self.seed)
         populations, changes = _frequencies(list(chains.astype(np.int64)), self.n_states)
         population_error = 0.5 * float(np.abs(populations - self.populations).sum())
@@ -85,7 +85,7 @@ class _ShuffledWindows:
 
     def __init__(self, train, seq_length, batch_size, stride):
         self.stride = stride
-        self.starts = _train.window_starts(train, seq_length + 1, stride)
+        self.starts = _recipe.window_starts(train, seq_length + 1, stride)
         self.batch = max(1, min(batch_size, self.starts.size))
         self.n_updates = self.starts.size // self.batch
 
@@ -157,7 +157,7 @@ class _ChunkPass:
 
     def __init__(self, net, data, seq_length, batch, autocast_dtype):
         self.net, self.data, self.batch = net, data, batch
-        self.chunk = _train.CPU_CHUNK if data.device.type == "cpu" else batch
+        self.chunk = _recipe.CPU_CHUNK if data.device.type == "cpu" else batch
         self.n_chunks = -(-batch // self.chunk)
         self.params = list(net.parameters())
         self.offsets = torch.arange(seq_length + 1, device=data.device)
@@ -330,9 +330,9 @@ def fit(est, dtrajs, metadata, checkpoint_dir, resume):
     if n_states < 2:
         raise ValueError("dtrajs contain a single state; at least 2 states are "
                          "needed to learn dynamics")
-    train, val = _train.split_held_out(trajs, est.validation_fraction)
+    train, val = _recipe.split_held_out(trajs, est.validation_fraction)
     if val and est.selection == "held_out":
-        _train._warn_if_few_changes(val, est.validation_fraction)
+        _recipe.warn_if_few_changes(val, est.validation_fraction)
     seed = seed_value(est.seed)
     windows = _windows(est, train)
     if windows.n_updates == 0:
@@ -343,12 +343,12 @@ def fit(est, dtrajs, metadata, checkpoint_dir, resume):
             "trajectories or a smaller seq_length/validation_fraction")
     epochs = est._epochs(windows.n_updates)
     n_updates = epochs * windows.n_updates
-    every = max(1, round(epochs / _train.N_EVALUATIONS))
+    every = max(1, round(epochs / _recipe.N_EVALUATIONS))
 
     torch.manual_seed(seed)
     net = CharLSTM(n_states, est.embedding_dim, est.hidden_size, est.n_layers).to(device)
-    scaling = _train.LR_SCALING[est.lr_scaling]
-    peak_lr = est.learning_rate * (windows.batch / _train.PAPER_BATCH) ** scaling
+    scaling = _recipe.LR_SCALING[est.lr_scaling]
+    peak_lr = est.learning_rate * (windows.batch / _recipe.PAPER_BATCH) ** scaling
     optimizer = torch.optim.Adam(net.parameters(), lr=peak_lr)
     run = _TrainingState(net, optimizer, _scheduler(est, optimizer, n_updates),
                          np.random.default_rng(seed))
@@ -379,7 +379,7 @@ def fit(est, dtrajs, metadata, checkpoint_dir, resume):
                 run.elapsed += time.perf_counter() - t0
                 bar.update(1)
                 continue
-            candidate = run.epoch * windows.n_updates >= _train.CANDIDATE_PHASE * n_updates
+            candidate = run.epoch * windows.n_updates >= _recipe.CANDIDATE_PHASE * n_updates
             _evaluate(est, run, val, device, selector, candidate, windows.n_updates)
             run.history["time_s"].append(run.elapsed + time.perf_counter() - t0)
             run.elapsed = 0.0
@@ -462,7 +462,7 @@ def _windows(est, train):
         return _CarriedWindows(train, est.seq_length, batch)
     if est.stride == "auto":
         n_chars = sum(len(t) for t in train)
-        stride = int(np.clip(round(n_chars / _train.AUTO_WINDOWS_PER_EPOCH), 1, est.seq_length))
+        stride = int(np.clip(round(n_chars / _recipe.AUTO_WINDOWS_PER_EPOCH), 1, est.seq_length))
     else:
         stride = int(est.stride)
     return _ShuffledWindows(train, est.seq_length, batch, stride)

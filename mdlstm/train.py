@@ -60,42 +60,16 @@ import numpy as np
 
 from ._checks import as_dtraj_list, integer_at_least, positive_float, positive_int, seed_value
 from ._params import Parameters
+from ._recipe import (AUTO_PASSES, AUTO_UPDATES, AUTO_WINDOWS_PER_EPOCH, CANDIDATE_PHASE,
+                      CPU_CHUNK, LR_SCALING, MIN_HELD_OUT_CHANGES, N_EVALUATIONS, PAPER_BATCH,
+                      PRECISIONS, SELECTION_CHAINS, SELECTION_CHARACTERS, SELECTIONS,
+                      split_held_out, window_starts)
 
-__all__ = ["LSTMEstimator", "fit_many", "split_held_out", "window_starts"]
-
-#: Windows per epoch aimed at by ``stride="auto"`` (``carry_state=False``).
-AUTO_WINDOWS_PER_EPOCH = 8_000
-#: Passes over the training data planned by ``epochs="auto"``...
-AUTO_PASSES = 60
-#: ... within this many optimizer updates (fewer passes on large data,
-#: more on small data).
-AUTO_UPDATES = (1_000, 5_000)
-#: Held-out evaluations (rows of ``history``) per fit, about.
-N_EVALUATIONS = 20
-#: Fraction of the planned updates after which evaluations are candidates
-#: (under the cosine, the learning rate is then below a quarter of its peak).
-CANDIDATE_PHASE = 2 / 3
-#: Chains and characters generated per candidate to choose the kept weights.
-SELECTION_CHAINS = 64
-SELECTION_CHARACTERS = 1_000_000
-#: On a CPU, a batch is run forward and backward in chunks of at most this
-#: many windows, their gradients summed: the same optimizer step (up to
-#: rounding), faster, because oneDNN's LSTM slows down per character once a
-#: batch's activations outgrow the caches (``docs/performance.md``). With
-#: several torch threads the chunks of a batch run side by side.
-CPU_CHUNK = 64
-#: How the kept weights are chosen among the candidates.
-SELECTIONS = ("generated", "held_out", "last")
-#: With ``selection="held_out"``, fewer state changes than this in the
-#: held-out block draw a warning: its loss then chooses by noise
-#: (``docs/benchmarks.md``).
-MIN_HELD_OUT_CHANGES = 200
-#: Batch size of the paper, the reference of ``lr_scaling``.
-PAPER_BATCH = 64
-#: Exponent of ``batch_size / PAPER_BATCH`` that scales the learning rate.
-LR_SCALING = {None: 0.0, "sqrt": 0.5, "linear": 1.0}
-#: Training arithmetic: ``precision`` (bfloat16: under torch.autocast).
-PRECISIONS = ("float32", "bfloat16")
+__all__ = ["LSTMEstimator", "fit_many", "split_held_out", "window_starts",
+           # the numbers of the recipe, documented with the estimator
+           "AUTO_PASSES", "AUTO_UPDATES", "AUTO_WINDOWS_PER_EPOCH", "CANDIDATE_PHASE", "CPU_CHUNK",
+           "LR_SCALING", "MIN_HELD_OUT_CHANGES", "N_EVALUATIONS", "PAPER_BATCH", "PRECISIONS",
+           "SELECTION_CHAINS", "SELECTION_CHARACTERS", "SELECTIONS"]
 
 
 class LSTMEstimator(Parameters):
@@ -387,43 +361,3 @@ def _fit(estimator, dtrajs, metadata=None):
         warnings.simplefilter("always")
         fitted = estimator.fit(dtrajs, metadata=metadata)
     return fitted, [(str(w.message), w.category) for w in caught]
-
-
-def split_held_out(trajs, fraction):
-    """Training part and held-out tail (``fraction`` of each trajectory).
-
-    A held-out tail shorter than 2 states cannot be scored and stays in the
-    training part.
-    """
-    train, val = [], []
-    for traj in trajs:
-        n_val = int(round(fraction * len(traj)))
-        if n_val >= 2:
-            train.append(traj[:-n_val])
-            val.append(traj[-n_val:])
-        else:
-            train.append(traj)
-    return train, val
-
-
-def window_starts(trajs, length, stride):
-    """Start indices (into the concatenated trajectories) of all windows."""
-    starts, offset = [], 0
-    for traj in trajs:
-        if len(traj) >= length:
-            starts.append(offset + np.arange(0, len(traj) - length + 1, stride))
-        offset += len(traj)
-    return np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
-
-
-def _warn_if_few_changes(val, fraction):
-    """Warn when the held-out block has too few state changes to choose weights by."""
-    changes = sum(int(np.count_nonzero(np.diff(v))) for v in val)
-    if changes < MIN_HELD_OUT_CHANGES:
-        warnings.warn(
-            f"the held-out block (validation_fraction={fraction}) holds only {changes} "
-            f"state changes (fewer than {MIN_HELD_OUT_CHANGES}): its loss, which picks the "
-            "weights that are kept with selection='held_out', may be too noisy to tell one "
-            "candidate from the next; the default selection='generated' compares the "
-            "candidates' generated chains with all of the data instead.",
-            UserWarning, stacklevel=3)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm import _training, train
+from mdlstm import _recipe, _training, train
 from mdlstm.train import LSTMEstimator, fit_many, split_held_out, window_starts
 
 P3 = np.array([[0.90, 0.06, 0.04],
@@ -151,7 +151,7 @@ def test_cpu_chunks_give_the_steps_of_the_whole_batch(chain, monkeypatch):
     """Gradients accumulated over chunks of 64 windows = the gradient of 256 at once."""
     fits = {}
     for chunk in (64, 256):
-        monkeypatch.setattr(train, "CPU_CHUNK", chunk)
+        monkeypatch.setattr(_recipe, "CPU_CHUNK", chunk)
         fits[chunk] = LSTMEstimator(epochs=2, seed=3, **{**SMALL, "batch_size": 256}).fit(
             chain[:12_000])
     np.testing.assert_allclose(fits[64].history["train_loss"], fits[256].history["train_loss"],
