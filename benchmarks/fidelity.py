@@ -12,8 +12,8 @@ Running it
 ----------
 ::
 
-   python benchmarks/fidelity.py --quick --threads 1     # ~2 min, loose bounds
-   python benchmarks/fidelity.py --threads 1 --workers 2 --out docs/benchmarks.md
+   python benchmarks/fidelity.py --quick --threads 1     # ~4 min on 2 cores, loose bounds
+   python benchmarks/fidelity.py --threads 1 --out docs/benchmarks.md   # ~2 h on 2 cores
    python benchmarks/fidelity.py --systems four_state --seeds 3
 
 The exit status is 1 when any acceptance bound fails (the table says which),
@@ -865,7 +865,8 @@ def parse_args(argv=None):
     parser.add_argument("--systems", default=",".join(SYSTEM_NAMES),
                         help=f"comma-separated subset of {','.join(SYSTEM_NAMES)}")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="independent models per system (default 3, quick 2)")
+                        help="independent pipeline runs per system, each of n_models models "
+                             "(default 5, quick 2)")
     parser.add_argument("--out", default=None, help="also write the Markdown report here")
     parser.add_argument("--device", default="auto", help="torch device (auto, cpu, cuda)")
     parser.add_argument("--threads", type=int, default=None,
