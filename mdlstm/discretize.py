@@ -54,9 +54,29 @@ that ``dtraj[i]`` stays frame ``i``.  The steps run in this order:
    :func:`remove_short_visits`).  It erases recrossings and brief visits but
    can create jumps between states that are not neighbours along the CV.
 
+Several CVs
+-----------
+Values of shape ``(n_frames, n_cv)`` hold one column per CV (phi and psi,
+distances), as in the MSM workflow of PyEMMA and deeptime: features ->
+optional TICA -> clustering -> states.  They take ``method="kmeans"``
+(deeptime's k-means), ``"regspace"`` or ``"grid"``, and ``periodic`` gives one
+period per column (``None`` for a non-periodic one)::
+
+   disc = Discretizer(n_states=50, method="kmeans", periodic=[2 * np.pi, None], seed=0)
+   dtraj = disc.fit_transform(np.column_stack([phi, distance]))
+   disc.centers_.shape                              # (50, 2), CV units
+
+Before clustering, a periodic column becomes (cos, sin) of its angle, so that
+values near ``+period/2`` and ``-period/2`` are close; every feature is
+standardised to unit variance (``standardize=True``, the default), so that a
+CV in Angstrom does not outweigh one in radians; ``tica_lag`` (frames) and
+``tica_dim`` project onto deeptime's TICA components.  A state's centre is
+the mean of its frames in CV units (circular for a periodic column), or the
+middle of its grid cell.
+
 Several trajectories
 --------------------
-Every method accepts a list of 1-D arrays (independent trajectories) as well as
+Every method accepts a list of arrays (independent trajectories) as well as
 one array and answers in the same shape.  ``fit`` pools their values; smoothing,
 core assignment and short-visit removal never reach across the boundary
 between two trajectories.
@@ -76,167 +96,24 @@ Classes and functions
 .. autofunction:: remove_short_visits
 
 """
-import numbers
-
 import numpy as np
 
+from . import _features
 from ._checks import check_states, integer_at_least, positive_float, positive_int
 from ._params import Parameters
+from ._preprocess import (as_cv_array, as_trajectories, is_integer, is_trajectory_list,
+                          keep_last_core, remove_short_visits, running_mean)
 
 __all__ = ["Discretizer", "running_mean", "remove_short_visits"]
 
-METHODS = ("uniform", "quantile", "kmeans", "centers")
+METHODS = ("uniform", "quantile", "kmeans", "centers", "regspace", "grid")
+#: The methods that take several CV columns (and 1-D data as one column).
+ND_METHODS = ("kmeans", "regspace", "grid")
 
 # Fixed so that a given seed always means the same clustering.
 _KMEANS_N_INIT = 10
 _DICT_TYPE = "mdlstm.Discretizer"
-_DICT_VERSION = 1
-
-
-# --------------------------------------------------------------------------
-# input parsing
-# --------------------------------------------------------------------------
-def _is_trajectory_list(values):
-    """True when ``values`` is a list/tuple holding arrays (several trajectories)."""
-    return isinstance(values, (list, tuple)) and any(np.ndim(v) >= 1 for v in values)
-
-
-def _as_cv_array(values, name):
-    """Return one trajectory of CV values as a finite 1-D float array."""
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a 1-D array of numbers (one CV value per "
-                        f"frame), got {type(values).__name__}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape "
-                         f"{arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty: at least one frame is needed")
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise ValueError(f"{name} contains a non-finite value ({arr[bad[0]]}) at "
-                         f"index {bad[0]}")
-    return arr
-
-
-def _as_trajectories(values, name="values"):
-    """Split CV input into a list of 1-D float arrays.
-
-    Returns
-    -------
-    trajs : list of numpy.ndarray
-    is_list : bool
-        Whether the input was a list of trajectories (answer with a list).
-    """
-    if _is_trajectory_list(values):
-        return [_as_cv_array(v, f"{name}[{i}]") for i, v in enumerate(values)], True
-    return [_as_cv_array(values, name)], False
-
-
-def _is_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-# --------------------------------------------------------------------------
-# preprocessing (one trajectory at a time)
-# --------------------------------------------------------------------------
-def running_mean(x, window, period=None):
-    """Centred running mean that keeps one value per frame.
-
-    Interior frames get the mean of the full window: for frame ``i`` the
-    frames ``i - window // 2`` to ``i - window // 2 + window - 1``, so
-    ``running_mean(x, W)[W // 2 : W // 2 + len(x) - W + 1]`` equals
-    ``numpy.convolve(x, numpy.ones(W) / W, mode="valid")``.  Near the ends the
-    window is cut at the trajectory boundary and the part that exists is
-    averaged.  For a periodic CV the mean is taken on the circle (the angle of
-    the mean of the unit vectors), so values on both sides of the period
-    boundary average to the boundary, not to the middle of the period.
-
-    Parameters
-    ----------
-    x : array_like
-        1-D finite values (CV units).
-    window : int
-        Window length in frames, at least 1.
-    period : float, optional
-        Period of a periodic CV (CV units).
-
-    Returns
-    -------
-    numpy.ndarray
-        Same shape and units as `x`; for a periodic CV in
-        ``[-period / 2, period / 2]``.
-    """
-    x = _as_cv_array(x, "x")
-    window = positive_int(window, "window")
-    if period is not None:
-        angle = x * (2.0 * np.pi / period)
-        mean_sin = running_mean(np.sin(angle), window)
-        mean_cos = running_mean(np.cos(angle), window)
-        return np.arctan2(mean_sin, mean_cos) * (period / (2.0 * np.pi))
-    n = x.size
-    # Shifting by the mean keeps the cumulative sum small, hence its
-    # differences accurate, on long trajectories.
-    shift = x.mean()
-    csum = np.concatenate(([0.0], np.cumsum(x - shift)))
-    first = np.arange(n) - window // 2
-    start = np.clip(first, 0, n)
-    stop = np.clip(first + window, 0, n)
-    return (csum[stop] - csum[start]) / (stop - start) + shift
-
-
-def remove_short_visits(dtraj, min_dwell):
-    """Erase short visits and recrossings (the paper's preprocessing).
-
-    A change point is a frame whose state differs from the previous frame's.
-    Change points are taken in order; whenever two successive ones, ``a`` and
-    ``b``, are at most `min_dwell` frames apart, the frames ``a .. b - 1``
-    between them are split at the midpoint: the first ``ceil((b - a) / 2)``
-    frames get the state before ``a`` (as left by the previous step) and the
-    rest get the state at ``b``.  Examples with ``min_dwell=2``::
-
-       0000 1 0000   ->  0000 0 0000     (a one-frame visit disappears)
-       000 11 2222   ->  000 02 2222     (0 -> 2 jump: non-adjacent states)
-       00 1 2 333    ->  00 0 0 333      (with min_dwell=1: a chain collapses)
-
-    The second example shows that, as in the paper, the result can jump
-    between states that are not neighbours along the CV.
-
-    Parameters
-    ----------
-    dtraj : array_like
-        1-D integer state sequence of one trajectory.
-    min_dwell : int
-        Longest visit (frames) that is erased, at least 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        New state sequence, same length and dtype.
-    """
-    dtraj = np.asarray(dtraj)
-    if dtraj.ndim != 1:
-        raise ValueError(f"dtraj must be 1-D, got shape {dtraj.shape}")
-    min_dwell = positive_int(min_dwell, "min_dwell")
-    out = dtraj.copy()
-    changes = np.flatnonzero(dtraj[1:] != dtraj[:-1]) + 1
-    # Only close pairs are touched; a Python loop over them is cheap and keeps
-    # the sequential rule (each pair sees the result of the previous one).
-    for j in np.flatnonzero(np.diff(changes) <= min_dwell):
-        start, stop = changes[j], changes[j + 1]
-        mid = start + (stop - start + 1) // 2
-        out[start:mid] = out[start - 1]
-        out[mid:stop] = out[stop]
-    return out
-
-
-def _keep_last_core(labels, in_core):
-    """Core-set assignment: outside every core, keep the last core visited."""
-    last = np.where(in_core, np.arange(labels.size), -1)
-    np.maximum.accumulate(last, out=last)
-    # Before the first core visit there is no core to remember: keep the cell.
-    return np.where(last >= 0, labels[last], labels)
+_DICT_VERSION = 1        # one CV; several CV columns write version 2
 
 
 def _wrap(x, lo, period):
@@ -265,13 +142,20 @@ class Discretizer(Parameters):
         Number of states, at least 2.  Required except for
         ``method="centers"``, where it defaults to ``len(centers)`` and must
         equal it if given.
-    method : {"uniform", "quantile", "kmeans", "centers"}
+    method : {"uniform", "quantile", "kmeans", "centers", "regspace", "grid"}
         ``"uniform"``: equal-width bins over the data range or `range`.
         ``"quantile"``: bins with equal populations (not for periodic CVs).
         ``"kmeans"``: 1-D k-means (scikit-learn, `seed`, ``n_init=10``; about
         10 s for 1e6 frames and 20 states on one core),
         states ordered by increasing centre, each frame to the nearest centre.
         ``"centers"``: nearest of `centers`; state ``i`` is ``centers[i]``.
+        For several CV columns (values of shape ``(n_frames, n_cv)``, see
+        "Several CVs" above): ``"kmeans"``
+        (deeptime :class:`~deeptime.clustering.KMeans`, best of 5 seeded
+        starts), ``"regspace"`` (deeptime
+        :class:`~deeptime.clustering.RegularSpace`, centres at least `dmin`
+        apart, at most `n_states` of them) and ``"grid"`` (per-column
+        uniform bins, row-major states, the last column fastest).
     range : (float, float), optional
         ``(lo, hi)`` with ``lo < hi`` in CV units, for ``"uniform"`` only.  For a
         periodic CV it must span exactly one period and sets the phase of the
@@ -279,9 +163,12 @@ class Discretizer(Parameters):
     centers : sequence of float, optional
         Centres for ``method="centers"``, CV units, unique and sorted
         (ascending or descending); for a periodic CV within one period.
-    periodic : float, optional
+    periodic : float or sequence of (float or None), optional
         Period of a periodic CV in CV units (``2 * numpy.pi`` for an angle in
-        radians); ``None`` for a non-periodic CV.
+        radians); ``None`` for a non-periodic CV. For several CV columns one
+        entry per column, e.g. ``[2 * numpy.pi, None]``; a periodic column is
+        clustered through its (cos, sin) embedding, so that values near
+        ``+period/2`` and ``-period/2`` are neighbours.
     smooth : int, optional
         Running-mean window in frames (see the module documentation).
     min_dwell : int, optional
@@ -295,6 +182,21 @@ class Discretizer(Parameters):
         non-periodic CV is unbounded, like their cells.
     seed : int, optional
         Random seed of the k-means initialisation.
+    standardize : bool
+        Several CV columns only: scale every feature (a periodic column's cos
+        and sin together) to unit variance before clustering, so that no CV
+        dominates by its units. Default True.
+    tica_lag : int, optional
+        Several CV columns only: project onto TICA components (deeptime
+        :class:`~deeptime.decomposition.TICA`, kinetic map) at this lag, in
+        frames of the data given to :meth:`fit` (times the frame spacing for
+        a lag in ps), before clustering.
+    tica_dim : int, optional
+        TICA components kept (default: all); at most the number of features
+        (a periodic column counts twice).
+    dmin : float, optional
+        Minimum distance between ``"regspace"`` centres, in the clustering
+        coordinates (standardised units unless ``standardize=False``).
 
     Attributes
     ----------
@@ -303,11 +205,16 @@ class Discretizer(Parameters):
     centers_ : numpy.ndarray
         ``(n_states_,)`` representative CV value of each state: the middle of
         each bin, or the cluster/given centre.  For a periodic CV it lies in the
-        period window, ``(-periodic / 2, periodic / 2]`` by default.
-    edges_ : numpy.ndarray or None
+        period window, ``(-periodic / 2, periodic / 2]`` by default.  For
+        several CV columns ``(n_states_, n_cv)``: the grid cell's middle, or
+        the mean of the frames in the state (circular mean for a periodic
+        column; a cluster without frames keeps the frame nearest its centre).
+    edges_ : numpy.ndarray, list of numpy.ndarray or None
         ``(n_states_ + 1,)`` bin edges for ``"uniform"`` and ``"quantile"``
-        (state ``k`` is ``edges_[k] <= x < edges_[k + 1]``), ``None`` for the
-        nearest-centre methods.
+        (state ``k`` is ``edges_[k] <= x < edges_[k + 1]``), one array per
+        column for ``"grid"``, ``None`` for the nearest-centre methods.
+    n_cv_ : int or None
+        Number of CV columns fitted; ``None`` for one 1-D CV.
 
     Notes
     -----
@@ -327,7 +234,8 @@ class Discretizer(Parameters):
     """
 
     def __init__(self, n_states=None, method="uniform", range=None, centers=None,
-                 periodic=None, smooth=None, min_dwell=None, core=None, seed=None):
+                 periodic=None, smooth=None, min_dwell=None, core=None, seed=None,
+                 standardize=True, tica_lag=None, tica_dim=None, dmin=None):
         self.n_states = n_states
         self.method = method
         self.range = range
@@ -337,10 +245,17 @@ class Discretizer(Parameters):
         self.min_dwell = min_dwell
         self.core = core
         self.seed = seed
+        self.standardize = standardize
+        self.tica_lag = tica_lag
+        self.tica_dim = tica_dim
+        self.dmin = dmin
         self._check_params()
 
     # ------------------------------------------------------------------ checks
     def _period(self):
+        if self.periodic is not None and np.ndim(self.periodic):
+            raise ValueError(f"periodic holds one period per CV column "
+                             f"({self.periodic!r}), but the values have one CV")
         return None if self.periodic is None else float(self.periodic)
 
     def _check_params(self):
@@ -348,18 +263,16 @@ class Discretizer(Parameters):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, "
                              f"got {self.method!r}")
-        if self.periodic is not None:
+        if np.ndim(self.periodic):
+            for j, period in enumerate(self.periodic):
+                if period is not None:
+                    positive_float(period, f"periodic[{j}]")
+        elif self.periodic is not None:
             positive_float(self.periodic, "periodic")
         n_centers = self._check_centers()
-        if self.n_states is None:
-            if self.method != "centers":
-                raise ValueError(f"n_states is required for method {self.method!r}")
-        else:
-            integer_at_least(self.n_states, "n_states", 2)
-            if n_centers is not None and self.n_states != n_centers:
-                raise ValueError(f"n_states ({self.n_states}) must equal len(centers) "
-                                 f"({n_centers}) for method 'centers'")
+        self._check_n_states(n_centers)
         self._check_range()
+        self._check_nd_params()
         if self.method == "quantile" and self.periodic is not None:
             raise ValueError("method 'quantile' does not support a periodic CV "
                              "(periodic must be None); use 'uniform' or 'kmeans'")
@@ -369,8 +282,43 @@ class Discretizer(Parameters):
             positive_int(self.min_dwell, "min_dwell")
         if self.core is not None and positive_float(self.core, "core") > 1:
             raise ValueError(f"core must be in (0, 1], got {self.core}")
-        if self.seed is not None and (not _is_integer(self.seed) or self.seed < 0):
+        if self.seed is not None and (not is_integer(self.seed) or self.seed < 0):
             raise TypeError(f"seed must be a non-negative integer or None, got {self.seed!r}")
+
+    def _check_n_states(self, n_centers):
+        if self.method == "grid" and np.ndim(self.n_states):
+            for j, n in enumerate(self.n_states):
+                integer_at_least(n, f"n_states[{j}]", 2)
+            return
+        if self.n_states is None:
+            if self.method not in ("centers", "regspace"):
+                raise ValueError(f"n_states is required for method {self.method!r}")
+        else:
+            integer_at_least(self.n_states, "n_states", 2)
+            if n_centers is not None and self.n_states != n_centers:
+                raise ValueError(f"n_states ({self.n_states}) must equal len(centers) "
+                                 f"({n_centers}) for method 'centers'")
+
+    def _check_nd_params(self):
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise TypeError(f"standardize must be True or False, got {self.standardize!r}")
+        if self.tica_lag is not None:
+            positive_int(self.tica_lag, "tica_lag")
+        if self.tica_dim is not None:
+            if self.tica_lag is None:
+                raise ValueError("tica_dim needs tica_lag (the TICA lag time, frames)")
+            positive_int(self.tica_dim, "tica_dim")
+        if self.tica_lag is not None and self.method not in ("kmeans", "regspace"):
+            raise ValueError(f"tica_lag is used by methods 'kmeans' and 'regspace' on "
+                             f"several CV columns, got method {self.method!r}")
+        if self.method == "regspace":
+            if self.dmin is None:
+                raise ValueError("dmin is required for method 'regspace' (the minimum "
+                                 "distance between centres, standardised units)")
+            positive_float(self.dmin, "dmin")
+        elif self.dmin is not None:
+            raise ValueError(f"dmin is only used by method 'regspace', got method "
+                             f"{self.method!r}")
 
     def _check_centers(self):
         """Validate `centers`; return their number (None when not used)."""
@@ -382,7 +330,7 @@ class Discretizer(Parameters):
         if self.centers is None:
             raise ValueError("centers is required for method 'centers' (the CV value "
                              "of each state, e.g. [2.0, 0.5, -0.5, -2.0])")
-        centers = _as_cv_array(self.centers, "centers")
+        centers = as_cv_array(self.centers, "centers")
         if centers.size < 2:
             raise ValueError(f"centers must hold at least 2 values, got {centers.size}")
         steps = np.diff(centers)
@@ -403,7 +351,7 @@ class Discretizer(Parameters):
         if self.method != "uniform":
             raise ValueError(f"range is only used by method 'uniform', got method "
                              f"{self.method!r}")
-        bounds = _as_cv_array(self.range, "range")
+        bounds = as_cv_array(self.range, "range")
         if bounds.size != 2 or not bounds[0] < bounds[1]:
             raise ValueError(f"range must be (lo, hi) with lo < hi, got {self.range!r}")
         period = self._period()
@@ -420,10 +368,51 @@ class Discretizer(Parameters):
                                  "first")
 
     # ----------------------------------------------------------------- fitting
-    def _smoothed(self, trajs, period):
-        if self.smooth is None:
-            return trajs
-        return [running_mean(x, int(self.smooth), period) for x in trajs]
+    def _prepared(self, values, fitted=False):
+        """Trajectories as the states see them, smoothed, and the period(s).
+
+        One CV: 1-D arrays and a period (or None). Several CV columns (2-D
+        input, or a method that only works on columns): ``(n, n_cv)`` arrays
+        and a list of periods. With `fitted`, the shape and periods are the
+        fitted ones.
+        """
+        trajs, is_list = as_trajectories(values)
+        if fitted:
+            nd = self.n_cv_ is not None
+        else:
+            nd = trajs[0].ndim == 2 or self.method in ("regspace", "grid")
+        if not nd:
+            if trajs[0].ndim == 2:
+                raise ValueError(f"values has {trajs[0].shape[1]} CV columns, but this "
+                                 "Discretizer was fitted to one CV")
+            period = self._period_fitted if fitted else self._period()
+            if self.smooth is not None:
+                trajs = [running_mean(x, int(self.smooth), period) for x in trajs]
+            return trajs, period, is_list
+        trajs = [x.reshape(-1, 1) if x.ndim == 1 else x for x in trajs]
+        n_cv = trajs[0].shape[1]
+        if fitted and n_cv != self.n_cv_:
+            raise ValueError(f"values has {n_cv} CV columns, but this Discretizer was "
+                             f"fitted to {self.n_cv_}")
+        periods = self._periods_fitted if fitted else self._periods(n_cv)
+        if self.smooth is not None:
+            trajs = [np.column_stack([running_mean(x[:, j], int(self.smooth), period)
+                                      for j, period in enumerate(periods)]) for x in trajs]
+        return trajs, periods, is_list
+
+    def _periods(self, n_cv):
+        """One period (or None) per CV column."""
+        if self.periodic is None:
+            return [None] * n_cv
+        if not np.ndim(self.periodic):
+            if n_cv == 1:
+                return [float(self.periodic)]
+            raise ValueError(f"periodic must give one period per CV column ({n_cv} of "
+                             f"them, None for a non-periodic one), got {self.periodic!r}")
+        if len(self.periodic) != n_cv:
+            raise ValueError(f"periodic has {len(self.periodic)} entries, but the values "
+                             f"have {n_cv} CV columns")
+        return [None if p is None else float(p) for p in self.periodic]
 
     def fit(self, values):
         """Fit the states to CV values.
@@ -431,9 +420,9 @@ class Discretizer(Parameters):
         Parameters
         ----------
         values : array_like or list of array_like
-            1-D CV values (CV units), or a list of them for several
-            trajectories.  With `smooth`, the states are fitted to the smoothed
-            values.
+            1-D CV values (CV units), or ``(n_frames, n_cv)`` for several CVs,
+            or a list of them for several trajectories.  With `smooth`, the
+            states are fitted to the smoothed values.
 
         Returns
         -------
@@ -441,11 +430,14 @@ class Discretizer(Parameters):
             self, fitted.
         """
         self._check_params()
-        trajs, _ = _as_trajectories(values)
-        self._fit_smoothed(self._smoothed(trajs, self._period()))
+        trajs, period, _ = self._prepared(values)
+        self._fit_smoothed(trajs, period)
         return self
 
-    def _fit_smoothed(self, trajs):
+    def _fit_smoothed(self, trajs, period):
+        if isinstance(period, list):
+            self._fit_columns(trajs, period)
+            return
         data = np.concatenate(trajs)
         fitters = {"uniform": self._fit_uniform, "quantile": self._fit_quantile,
                    "kmeans": self._fit_kmeans, "centers": self._fit_centers}
@@ -453,7 +445,21 @@ class Discretizer(Parameters):
         self.n_states_ = int(centers.size)
         self.centers_ = centers
         self.edges_ = edges
+        self.n_cv_ = None
         self._build_cells()
+
+    def _fit_columns(self, trajs, periods):
+        """States of several CV columns: a grid, or deeptime clusters in feature space."""
+        n_cv = trajs[0].shape[1]
+        if self.method not in ND_METHODS:
+            raise ValueError(f"method {self.method!r} takes one CV; for {n_cv} CV columns "
+                             f"use one of {', '.join(map(repr, ND_METHODS))}")
+        if self.core is not None:
+            raise ValueError("core is for one CV only; several CV columns take smooth "
+                             "and min_dwell")
+        fitted = _features.fit_states(trajs, periods, self.get_params())
+        self.centers_, self.edges_, self._space, self._clusters = fitted
+        self.n_states_, self.n_cv_, self._periods_fitted = len(self.centers_), n_cv, periods
 
     def _fit_uniform(self, data):
         n = int(self.n_states)
@@ -539,6 +545,8 @@ class Discretizer(Parameters):
     # -------------------------------------------------------------- transform
     def _assign(self, x):
         """States of one (already smoothed) trajectory, after core and min_dwell."""
+        if self.n_cv_ is not None:
+            return self._assign_columns(x)
         if self._period_fitted is not None:
             x = _wrap(x, self._bounds[0], self._period_fitted)
         cell = np.searchsorted(self._bounds[1:-1], x, side="right")
@@ -548,10 +556,19 @@ class Discretizer(Parameters):
             anchors, bounds = self._anchors, self._bounds
             core_lo = anchors - fraction * (anchors - bounds[:-1])
             core_hi = anchors + fraction * (bounds[1:] - anchors)
-            labels = _keep_last_core(labels, (core_lo[cell] <= x) & (x <= core_hi[cell]))
+            labels = keep_last_core(labels, (core_lo[cell] <= x) & (x <= core_hi[cell]))
         if self.min_dwell is not None:
             labels = remove_short_visits(labels, int(self.min_dwell))
         return labels.astype(np.int64, copy=False)
+
+    def _assign_columns(self, x):
+        if self._space is None:
+            labels = _features.grid_states(x, self.edges_, self._periods_fitted)
+        else:
+            labels = _features.nearest(self._space(x), self._clusters)
+        if self.min_dwell is not None:
+            labels = remove_short_visits(labels, int(self.min_dwell))
+        return labels
 
     def transform(self, values):
         """Assign states to CV values.
@@ -559,7 +576,7 @@ class Discretizer(Parameters):
         Parameters
         ----------
         values : array_like or list of array_like
-            1-D CV values (CV units), or a list of them.
+            CV values (CV units) shaped as for :meth:`fit`, or a list of them.
 
         Returns
         -------
@@ -568,8 +585,8 @@ class Discretizer(Parameters):
         """
         self._check_fitted()
         self._check_params()
-        trajs, is_list = _as_trajectories(values)
-        dtrajs = [self._assign(x) for x in self._smoothed(trajs, self._period_fitted)]
+        trajs, _, is_list = self._prepared(values, fitted=True)
+        dtrajs = [self._assign(x) for x in trajs]
         return dtrajs if is_list else dtrajs[0]
 
     def fit_transform(self, values):
@@ -578,7 +595,7 @@ class Discretizer(Parameters):
         Parameters
         ----------
         values : array_like or list of array_like
-            1-D CV values (CV units), or a list of them.
+            CV values (CV units) as for :meth:`fit`.
 
         Returns
         -------
@@ -586,9 +603,8 @@ class Discretizer(Parameters):
             As :meth:`transform`.
         """
         self._check_params()
-        trajs, is_list = _as_trajectories(values)
-        smoothed = self._smoothed(trajs, self._period())
-        self._fit_smoothed(smoothed)
+        smoothed, period, is_list = self._prepared(values)
+        self._fit_smoothed(smoothed, period)
         dtrajs = [self._assign(x) for x in smoothed]
         return dtrajs if is_list else dtrajs[0]
 
@@ -604,11 +620,12 @@ class Discretizer(Parameters):
         Returns
         -------
         numpy.ndarray or list of numpy.ndarray
-            ``centers_[states]`` (CV units), float, same shape; a list if the
-            input was a list of arrays.
+            ``centers_[states]`` (CV units), float, same shape (with a last
+            axis of ``n_cv_`` for several CV columns); a list if the input was
+            a list of arrays.
         """
         self._check_fitted()
-        if _is_trajectory_list(states):
+        if is_trajectory_list(states):
             return [self._values_of(s, f"states[{i}]") for i, s in enumerate(states)]
         return self._values_of(states, "states")
 
@@ -625,6 +642,9 @@ class Discretizer(Parameters):
             The states, increasing.
         """
         self._check_fitted()
+        if self.n_cv_ is not None:
+            raise ValueError(f"states_between is for one CV; this Discretizer has "
+                             f"{self.n_cv_} CV columns")
         low, high = float(low), float(high)
         if not low < high:
             raise ValueError(f"low must be below high, got low={low:g}, high={high:g}")
@@ -643,21 +663,28 @@ class Discretizer(Parameters):
         -------
         dict
             ``type``, ``version``, ``params`` (the constructor arguments) and
-            the fitted ``n_states_``, ``centers_``, ``edges_``.
+            the fitted ``n_states_``, ``centers_``, ``edges_``; for several CV
+            columns (version 2) also ``n_cv_``, ``periods_``, the feature
+            space and the cluster centres in it.
         """
         self._check_fitted()
 
         def plain(value):
-            if value is None or isinstance(value, str):
-                return value
-            if np.ndim(value):
-                return np.asarray(value, dtype=float).tolist()
-            return int(value) if _is_integer(value) else float(value)
+            if value is None or isinstance(value, (str, bool, np.bool_)):
+                return value if not isinstance(value, np.bool_) else bool(value)
+            if isinstance(value, (list, tuple, np.ndarray)):
+                return [plain(v) for v in value]
+            return int(value) if is_integer(value) else float(value)
 
         params = {name: plain(value) for name, value in self.get_params().items()}
-        return {"type": _DICT_TYPE, "version": _DICT_VERSION, "params": params,
-                "n_states_": self.n_states_, "centers_": self.centers_.tolist(),
-                "edges_": None if self.edges_ is None else self.edges_.tolist()}
+        d = {"type": _DICT_TYPE, "version": _DICT_VERSION, "params": params,
+             "n_states_": self.n_states_, "centers_": self.centers_.tolist(),
+             "edges_": None if self.edges_ is None else plain(self.edges_)}
+        if self.n_cv_ is not None:
+            d.update(version=2, n_cv_=self.n_cv_, periods_=self._periods_fitted,
+                     space=None if self._space is None else self._space.to_dict(),
+                     clusters_=None if self._clusters is None else self._clusters.tolist())
+        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -676,21 +703,45 @@ class Discretizer(Parameters):
         if not isinstance(d, dict) or d.get("type") != _DICT_TYPE:
             raise ValueError(f"d must be a dict made by Discretizer.to_dict (type "
                              f"{_DICT_TYPE!r})")
-        if d.get("version") != _DICT_VERSION:
+        if d.get("version") not in (1, 2):
             raise ValueError(f"d has version {d.get('version')!r}; this mdlstm reads "
-                             f"version {_DICT_VERSION}")
+                             "versions 1 and 2")
         try:
-            params, n_states = d["params"], int(d["n_states_"])
-            centers, edges = d["centers_"], d["edges_"]
+            params = dict(d["params"])
+            if isinstance(params.get("n_states"), list):    # grid bins: JSON has no tuple
+                params["n_states"] = tuple(params["n_states"])
+            disc = cls(**params)
+            disc.n_states_ = int(d["n_states_"])
+            if d["version"] == 2:
+                disc._columns_from_dict(d)
+            else:
+                disc._one_cv_from_dict(d)
         except KeyError as err:
             raise ValueError(f"d lacks the key {err.args[0]!r}") from None
-        disc = cls(**params)
-        disc.n_states_ = n_states
-        disc.centers_ = _as_cv_array(centers, "d['centers_']")
-        disc.edges_ = None if edges is None else _as_cv_array(edges, "d['edges_']")
-        if disc.centers_.size != n_states or (
-                disc.edges_ is not None and disc.edges_.size != n_states + 1):
-            raise ValueError(f"d is inconsistent: {n_states} states but "
-                             f"{disc.centers_.size} centres")
-        disc._build_cells()
         return disc
+
+    def _one_cv_from_dict(self, d):
+        centers, edges = d["centers_"], d["edges_"]
+        self.n_cv_ = None
+        self.centers_ = as_cv_array(centers, "d['centers_']")
+        self.edges_ = None if edges is None else as_cv_array(edges, "d['edges_']")
+        if self.centers_.size != self.n_states_ or (
+                self.edges_ is not None and self.edges_.size != self.n_states_ + 1):
+            raise ValueError(f"d is inconsistent: {self.n_states_} states but "
+                             f"{self.centers_.size} centres")
+        self._build_cells()
+
+    def _columns_from_dict(self, d):
+        self.n_cv_ = int(d["n_cv_"])
+        self._periods_fitted = [None if p is None else float(p) for p in d["periods_"]]
+        self.centers_ = as_cv_array(d["centers_"], "d['centers_']", columns=True)
+        if self.centers_.shape != (self.n_states_, self.n_cv_):
+            raise ValueError(f"d is inconsistent: {self.n_states_} states of {self.n_cv_} "
+                             f"CV columns but centres of shape {self.centers_.shape}")
+        self.edges_ = (None if d["edges_"] is None
+                       else [as_cv_array(e, f"d['edges_'][{j}]")
+                             for j, e in enumerate(d["edges_"])])
+        self._space = (None if d["space"] is None
+                       else _features.FeatureSpace.from_dict(d["space"]))
+        self._clusters = (None if d["clusters_"] is None
+                          else as_cv_array(d["clusters_"], "d['clusters_']", columns=True))

@@ -333,14 +333,16 @@ def test_parameters_rechecked_in_fit():
 
 @pytest.mark.parametrize("values, exc, match", [
     ([], ValueError, "values is empty"),
-    (np.zeros((3, 2)), ValueError, r"values must be 1-D, got shape \(3, 2\)"),
+    (np.zeros((3, 2, 1)), ValueError, r"values must be 1-D or 2-D \(n_frames, n_cv\), got shape"),
+    (np.zeros((3, 2)), ValueError, "method 'uniform' takes one CV; for 2 CV columns"),
+    ([np.zeros(3), np.zeros((3, 2))], ValueError, "the same number of CV columns"),
     (np.array([0.0, 1.0, np.nan]), ValueError,
      r"values contains a non-finite value \(nan\) at index 2"),
     ([np.zeros(3), np.array([0.0, np.inf])], ValueError,
      r"values\[1\] contains a non-finite value \(inf\) at index 1"),
     ([np.zeros(3), np.array([])], ValueError, r"values\[1\] is empty"),
-    ([np.zeros(3), 1.0], ValueError, r"values\[1\] must be 1-D"),
-    (["a", "b"], TypeError, "values must be a 1-D array of numbers"),
+    ([np.zeros(3), 1.0], ValueError, r"values\[1\] must be 1-D or 2-D"),
+    (["a", "b"], TypeError, "values must be an array of numbers"),
 ])
 def test_bad_values(values, exc, match):
     with pytest.raises(exc, match=match):
@@ -403,3 +405,148 @@ def test_states_between_picks_centres_inside_the_bounds():
         disc.states_between(2.0, 1.0)
     with pytest.raises(Exception, match="fit"):
         Discretizer(n_states=4).states_between(0, 1)
+
+
+# --------------------------------------------------------------------------
+# several CV columns
+# --------------------------------------------------------------------------
+def _two_basins(rng, n=500):
+    """(phi, psi) in radians: one basin straddling phi = +-pi, one at phi = 0."""
+    phi = np.concatenate([rng.normal(np.pi - 0.05, 0.1, n), rng.normal(0.0, 0.1, n)])
+    phi = (phi + np.pi) % (2 * np.pi) - np.pi
+    return np.column_stack([phi, rng.normal(0.0, 0.1, 2 * n)])
+
+
+def test_kmeans_across_the_periodic_boundary():
+    x = _two_basins(np.random.default_rng(0))
+    # about half of the first basin's frames sit just below -pi + 0.1, half above pi - 0.1
+    assert 100 < np.count_nonzero(x[:500, 0] < 0) < 400
+    disc = Discretizer(n_states=2, method="kmeans", periodic=[2 * np.pi, None], seed=0)
+    states = disc.fit_transform(x)
+    assert np.unique(states[:500]).size == 1 and np.unique(states[500:]).size == 1
+    assert states[0] != states[-1]
+    boundary = disc.centers_[states[0]]
+    assert abs(abs(boundary[0]) - np.pi) < 0.1       # the circular mean, not phi = 0
+    assert disc.centers_.shape == (2, 2)
+    # without the period the straddling basin is cut in two
+    flat = Discretizer(n_states=2, method="kmeans", seed=0).fit_transform(x)
+    assert np.unique(flat[:500]).size == 2
+
+
+def test_features_are_standardised_by_default():
+    rng = np.random.default_rng(1)
+    basin = rng.integers(0, 2, 2000)
+    x = np.column_stack([basin + rng.normal(0, 0.05, 2000),     # two basins, small units
+                         rng.normal(0, 100.0, 2000)])          # structureless, large units
+    found = Discretizer(n_states=2, method="kmeans", seed=0).fit_transform(x)
+    agreement = np.mean(found == basin)
+    assert max(agreement, 1 - agreement) == 1.0
+    raw = Discretizer(n_states=2, method="kmeans", standardize=False, seed=0).fit_transform(x)
+    agreement = np.mean(raw == basin)
+    assert max(agreement, 1 - agreement) < 0.6
+
+
+def test_tica_keeps_the_slow_column():
+    rng = np.random.default_rng(2)
+    slow = np.repeat(rng.integers(0, 2, 40), 100).astype(float)    # switches every 100 frames
+    x = np.column_stack([slow + rng.normal(0, 0.3, slow.size), rng.normal(0, 1.0, slow.size)])
+    disc = Discretizer(n_states=2, method="kmeans", tica_lag=10, tica_dim=1, seed=0)
+    states = disc.fit_transform(x)
+    agreement = np.mean(states == slow)
+    assert max(agreement, 1 - agreement) > 0.95
+
+
+def test_grid_states_and_centres():
+    disc = Discretizer(n_states=(4, 2), method="grid", periodic=[2 * np.pi, None])
+    x = np.array([[-3.1, 0.0], [3.1, 1.0], [0.1, 0.0], [np.pi, 1.0]])
+    states = disc.fit_transform(x)
+    # phi bins of pi/2 from -pi; the last column varies fastest
+    np.testing.assert_array_equal(states, [0, 7, 4, 1])
+    np.testing.assert_allclose(disc.inverse_transform([0, 7]),
+                               [[-3 * np.pi / 4, 0.25], [3 * np.pi / 4, 0.75]])
+    assert disc.n_states_ == 8 and len(disc.edges_) == 2
+
+
+def test_regspace_centres_are_dmin_apart():
+    x = _two_basins(np.random.default_rng(3))
+    disc = Discretizer(method="regspace", dmin=0.5, periodic=[2 * np.pi, None]).fit(x)
+    y = disc._space(disc.centers_)
+    assert disc.n_states_ >= 2
+    assert disc.inverse_transform(np.arange(disc.n_states_)).shape == (disc.n_states_, 2)
+    gaps = np.linalg.norm(disc._clusters[:, None] - disc._clusters[None], axis=-1)
+    assert gaps[~np.eye(disc.n_states_, dtype=bool)].min() >= 0.5
+    assert y.shape[1] == 3       # cos phi, sin phi, psi
+
+
+@pytest.mark.parametrize("disc", [
+    Discretizer(n_states=4, method="kmeans", periodic=[2 * np.pi, None], tica_lag=5, seed=0),
+    Discretizer(n_states=(3, 2), method="grid", periodic=[2 * np.pi, None], smooth=3),
+    Discretizer(method="regspace", dmin=0.7, min_dwell=2),
+], ids=["kmeans-tica", "grid", "regspace"])
+def test_columns_round_trip_through_json(disc):
+    x = [_two_basins(np.random.default_rng(4)), _two_basins(np.random.default_rng(5), 100)]
+    states = disc.fit_transform(x)
+    back = Discretizer.from_dict(json.loads(json.dumps(disc.to_dict())))
+    for a, b in zip(back.transform(x), states):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(back.centers_, disc.centers_)
+    assert back.n_cv_ == 2 and back.get_params() == disc.get_params()
+
+
+def test_one_column_of_a_matrix_is_one_cv_for_the_column_methods():
+    x = np.linspace(0, 1, 50)
+    disc = Discretizer(n_states=(5,), method="grid").fit(x)
+    np.testing.assert_array_equal(disc.transform(x), disc.transform(x[:, None]))
+    assert disc.inverse_transform([0]).shape == (1, 1)
+
+
+@pytest.mark.parametrize("disc, values, match", [
+    (Discretizer(n_states=3, method="kmeans"), np.column_stack([np.zeros(5), np.ones(5)]),
+     r"n_states \(3\) exceeds the number of distinct points \(1\)"),
+    (Discretizer(n_states=2, method="kmeans", tica_lag=20),
+     np.random.default_rng(0).normal(size=(20, 2)),
+     r"tica_lag \(20 frames\) must be shorter than the longest trajectory \(20 frames\)"),
+    (Discretizer(n_states=2, method="kmeans", periodic=[2 * np.pi, None], tica_lag=2, tica_dim=4),
+     np.random.default_rng(0).normal(size=(50, 2)),
+     r"tica_dim \(4\) exceeds the number of features \(3"),
+    (Discretizer(n_states=2, method="kmeans"), np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 0.0]]),
+     r"non-finite value \(nan\) at frame 1, column 0"),
+    (Discretizer(n_states=2, method="kmeans", periodic=[2 * np.pi]), np.zeros((4, 2)),
+     "periodic has 1 entries, but the values have 2 CV columns"),
+    (Discretizer(n_states=2, method="kmeans", periodic=2 * np.pi), np.zeros((4, 2)),
+     "periodic must give one period per CV column"),
+    (Discretizer(n_states=(2, 2, 2), method="grid"), np.random.default_rng(0).normal(size=(9, 2)),
+     "n_states gives bins for 3 columns"),
+    (Discretizer(n_states=2, core=0.5, method="kmeans"), np.zeros((4, 2)), "core is for one CV"),
+])
+def test_bad_columns(disc, values, match):
+    with pytest.raises(ValueError, match=match):
+        disc.fit(values)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"method": "regspace"}, ValueError, "dmin is required"),
+    ({"n_states": 2, "dmin": 0.1}, ValueError, "dmin is only used by method 'regspace'"),
+    ({"n_states": 2, "method": "kmeans", "tica_dim": 2}, ValueError, "tica_dim needs tica_lag"),
+    ({"n_states": 2, "tica_lag": 2}, ValueError, "tica_lag is used by methods"),
+    ({"n_states": 2, "method": "kmeans", "standardize": "yes"}, TypeError, "standardize"),
+    ({"n_states": (2, 1), "method": "grid"}, ValueError, r"n_states\[1\] must be at least 2"),
+    ({"n_states": 2, "method": "kmeans", "periodic": [2 * np.pi, -1.0]}, ValueError,
+     r"periodic\[1\]"),
+])
+def test_bad_column_parameters(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        Discretizer(**kwargs)
+
+
+def test_fitted_columns_refuse_other_shapes():
+    x = _two_basins(np.random.default_rng(6))
+    disc = Discretizer(n_states=2, method="kmeans", seed=0).fit(x)
+    with pytest.raises(ValueError, match="values has 3 CV columns, but this Discretizer was "
+                                         "fitted to 2"):
+        disc.transform(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="states_between is for one CV"):
+        disc.states_between(0, 1)
+    one = Discretizer(n_states=2).fit(np.arange(5.0))
+    with pytest.raises(ValueError, match="fitted to one CV"):
+        one.transform(np.zeros((4, 2)))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm import _recipe, _training, train
+from mdlstm import _recipe, _training
 from mdlstm.train import LSTMEstimator, fit_many, split_held_out, window_starts
 
 P3 = np.array([[0.90, 0.06, 0.04],
