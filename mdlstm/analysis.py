@@ -80,15 +80,17 @@ class CVSeries(AnalysisBase):
     ----------
     atomgroup : Universe or AtomGroup
         The system whose trajectory is analysed.
-    cv : mdlstm.cv.CollectiveVariable
-        The collective variable, built on atoms of the same Universe.
+    cv : mdlstm.cv.CollectiveVariable or list of them
+        The collective variable, built on atoms of the same Universe, or
+        several of them (one column each, e.g. ``[phi, psi]``).
     verbose : bool
         Progress bar over the frames.
 
     Attributes
     ----------
-    results.cv : numpy.ndarray, shape (n_frames,)
-        CV value per analysed frame (in ``cv.units``).
+    results.cv : numpy.ndarray, shape (n_frames,) or (n_frames, n_cv)
+        CV value per analysed frame (in ``cv.units``); one column per CV when
+        a list of CVs is given, each in its own units.
     results.times : numpy.ndarray, shape (n_frames,)
         Time of every analysed frame (ps).
     results.dt : float
@@ -122,14 +124,10 @@ class CVSeries(AnalysisBase):
         else:
             raise TypeError("atomgroup must be an MDAnalysis Universe or AtomGroup, "
                             f"got {type(atomgroup).__name__}")
-        if not isinstance(cv, CollectiveVariable):
-            raise TypeError("cv must be an mdlstm.cv.CollectiveVariable (e.g. "
-                            f"cv.Dihedral(...)), got {type(cv).__name__}")
-        if cv.universe is not universe:
-            raise ValueError("cv is built on atoms of another Universe than the one "
-                             "analysed; build it from this Universe's atoms")
+        self._cvs = _as_cv_list(cv, universe)
+        # one CV (also a list of one) keeps 1-D results
+        self._cv = self._cvs[0] if len(self._cvs) == 1 else None
         super().__init__(universe.trajectory, verbose=verbose, **kwargs)
-        self._cv = cv
 
     # ------------------------------------------------------------ frame loop
     def run(self, start=None, stop=None, step=None, frames=None, verbose=None,
@@ -156,7 +154,7 @@ class CVSeries(AnalysisBase):
             # MDAnalysis would split the serial run into parts that overwrite each other
             raise ValueError("n_workers/n_parts > 1 need backend='multiprocessing' or "
                              "'dask'; the serial backend runs one part")
-        n_selected = _selected_frames(self._cv.universe.trajectory, start, stop, step, frames)
+        n_selected = _selected_frames(self._universe.trajectory, start, stop, step, frames)
         if n_selected < self._min_frames:
             raise ValueError(f"the frame selection has {n_selected} frames; "
                              f"{self._why_min_frames()}")
@@ -164,23 +162,36 @@ class CVSeries(AnalysisBase):
                            verbose=verbose, n_workers=n_workers, n_parts=n_parts,
                            backend=backend, **kwargs)
 
+    @property
+    def _universe(self):
+        return self._cvs[0].universe
+
     def _prepare(self):
         # a plain attribute: the frame loop skips the Results lookup on every frame
-        self._values = self.results.cv = np.empty(self.n_frames)
+        shape = self.n_frames if self._cv is not None else (self.n_frames, len(self._cvs))
+        self._values = self.results.cv = np.empty(shape)
 
     def _single_frame(self):
-        self._values[self._frame_index] = self._cv()
+        if self._cv is not None:
+            self._values[self._frame_index] = self._cv()
+        else:
+            self._values[self._frame_index] = [cv() for cv in self._cvs]
 
     def _get_aggregator(self):
-        return ResultsGroup(lookup={"cv": ResultsGroup.ndarray_hstack})
+        # parts are joined in frame order: along the first axis, also for columns
+        join = ResultsGroup.ndarray_hstack if self._cv is not None else ResultsGroup.ndarray_vstack
+        return ResultsGroup(lookup={"cv": join})
+
+    def _describe_cvs(self):
+        """``describe()`` of the CV, or a list of them for several."""
+        return self._cv.describe() if self._cv is not None else [c.describe() for c in self._cvs]
 
     def _why_min_frames(self):
         return f"at least {self._min_frames} are needed (one time step)"
 
     def _conclude(self):
-        values = self.results.cv
-        _check_finite(values, self.frames)
-        cuts = _file_boundaries(self._cv.universe.trajectory, self.frames)
+        _check_finite(self.results.cv, self.frames, [cv.name for cv in self._cvs])
+        cuts = _file_boundaries(self._universe.trajectory, self.frames)
         self.results.times = self.times
         self.results.dt = _frame_interval(np.split(self.times, cuts))
         self.results.trajectory_starts = np.concatenate([[0], cuts]).astype(int)
@@ -193,16 +204,22 @@ class LSTMDynamics(CVSeries):
     ----------
     atomgroup : Universe or AtomGroup
         The system whose trajectory is analysed.
-    cv : mdlstm.cv.CollectiveVariable
-        The collective variable, built on atoms of the same Universe.
+    cv : mdlstm.cv.CollectiveVariable or list of them
+        The collective variable, built on atoms of the same Universe, or
+        several (``[phi, psi]``): one column each, states from all of them.
     n_states : int
-        Number of uniform bins of the CV (ignored when ``discretizer`` is given).
+        Number of states (ignored when ``discretizer`` is given): uniform bins
+        of one CV, k-means clusters of several.
     discretizer : mdlstm.Discretizer, optional
         A configured discretizer: fitted, its bins are used as they are;
         unfitted, a copy is fitted to the analysed frames of every
-        :meth:`run` (the object passed in is never changed). Default:
-        ``n_states`` uniform bins over the data range, wrapping over the CV's
-        period if it has one.
+        :meth:`run` (the object passed in is never changed). For several CVs
+        its ``periodic`` must give each CV's period (None for a non-periodic
+        one). Default: one CV, ``n_states`` uniform bins over the data range,
+        wrapping over the CV's period if it has one; several CVs,
+        ``Discretizer(n_states, method="kmeans", periodic=[each CV's period],
+        seed=seed)`` (periodic CVs embedded as cos and sin, every feature
+        standardised).
     estimator : mdlstm.LSTMEstimator, optional
         The training settings (default: ``LSTMEstimator()``, the library's
         defaults). It is cloned, never fitted itself; its ``seed`` and
@@ -238,8 +255,9 @@ class LSTMDynamics(CVSeries):
 
     Attributes
     ----------
-    results.cv : numpy.ndarray, shape (n_frames,)
-        CV value per analysed frame (in ``cv.units``).
+    results.cv : numpy.ndarray, shape (n_frames,) or (n_frames, n_cv)
+        CV value per analysed frame (in ``cv.units``); one column per CV for
+        several.
     results.times : numpy.ndarray, shape (n_frames,)
         Time of every analysed frame (ps).
     results.dt : float
@@ -281,19 +299,9 @@ class LSTMDynamics(CVSeries):
         names = set(LSTMEstimator.param_names()) - {"n_states", "seed", "verbose"}
         shortcuts = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
         super().__init__(atomgroup, cv, verbose=verbose, **kwargs)
-        if discretizer is None:
-            discretizer = Discretizer(n_states=n_states, method="uniform", periodic=cv.period)
-        elif not isinstance(discretizer, Discretizer):
-            raise TypeError("discretizer must be an mdlstm.Discretizer, got "
-                            f"{type(discretizer).__name__}")
-        elif cv.period is not None and discretizer.periodic is None:
-            warnings.warn(f"cv {cv.name!r} is periodic (period {cv.period:g} {cv.units}) but "
-                          "the discretizer is not: states on either side of the period "
-                          "boundary will not be neighbours; pass periodic=cv.period",
-                          UserWarning, stacklevel=2)
-        self._discretizer = discretizer
         # one seed for training, prompts and sampling, so results.seed reproduces the run
         self._seed = seed_value(seed)
+        self._discretizer = self._checked_discretizer(discretizer, n_states)
         if estimator is None:
             estimator = LSTMEstimator()
         elif not isinstance(estimator, LSTMEstimator):
@@ -319,6 +327,37 @@ class LSTMDynamics(CVSeries):
     def _why_min_frames(self):
         return f"training needs at least seq_length+1 = {self._min_frames}"
 
+    def _checked_discretizer(self, discretizer, n_states):
+        """The discretizer to fit: the default for the CV(s), or the user's, checked."""
+        periods = [cv.period for cv in self._cvs]
+        if discretizer is None:
+            if self._cv is not None:
+                return Discretizer(n_states=n_states, method="uniform", periodic=periods[0])
+            # several CVs: k-means in the standardised (cos, sin)-embedded feature space
+            return Discretizer(n_states=n_states, method="kmeans", periodic=periods,
+                               seed=self._seed)
+        if not isinstance(discretizer, Discretizer):
+            raise TypeError("discretizer must be an mdlstm.Discretizer, got "
+                            f"{type(discretizer).__name__}")
+        cv = self._cv
+        if cv is not None:
+            if cv.period is not None and discretizer.periodic is None:
+                warnings.warn(f"cv {cv.name!r} is periodic (period {cv.period:g} {cv.units}) "
+                              "but the discretizer is not: states on either side of the "
+                              "period boundary will not be neighbours; pass "
+                              "periodic=cv.period", UserWarning, stacklevel=3)
+            return discretizer
+        given = discretizer.periodic
+        if given is None or not np.ndim(given) or len(given) != len(periods):
+            raise ValueError(f"discretizer.periodic must give one period per CV ({len(periods)}"
+                             f" of them: {periods}), got {given!r}")
+        for j, (cv, period) in enumerate(zip(self._cvs, given)):
+            if (cv.period is None) != (period is None) or (
+                    period is not None and not np.isclose(period, cv.period)):
+                raise ValueError(f"discretizer.periodic[{j}] is {period!r}, but cv {cv.name!r} "
+                                 f"(column {j}) has period {cv.period!r} ({cv.units})")
+        return discretizer
+
     # ------------------------------------------------------------ the pipeline
     def _conclude(self):
         from .pipeline import evaluate, learn
@@ -336,7 +375,7 @@ class LSTMDynamics(CVSeries):
         self.results.discretizer = disc
         self.results.dtraj = np.concatenate(dtrajs)
 
-        meta = {"cv": self._cv.describe(), "discretizer": disc.to_dict(),
+        meta = {"cv": self._describe_cvs(), "discretizer": disc.to_dict(),
                 "dt": self.results.dt, "time_unit": "ps"}
         learned = learn(dtrajs, self._estimator.clone(n_states=disc.n_states_),
                         n_models=self._n_models,
@@ -350,7 +389,11 @@ class LSTMDynamics(CVSeries):
         self.results.generated_models = learned.generated_models
         self.results.comparison = evaluate(dtrajs, learned, dt=self.results.dt, time_unit="ps",
                                            lagtimes=self._lagtimes,
-                                           state_values=disc.centers_, seed=self._seed)
+                                           state_values=self._state_values(), seed=self._seed)
+
+    def _state_values(self):
+        """CV value of each state for the 1-D figures and nearest-state fallbacks (one CV)."""
+        return self.results.discretizer.centers_ if self._cv is not None else None
 
     def report(self, directory, overwrite=False):
         """Write figures and a Markdown report of this run.
@@ -373,7 +416,8 @@ class LSTMDynamics(CVSeries):
         from .report import write_report
         return write_report(directory, self.results.comparison, history=self.results.histories,
                             embedding=self.results.model.embedding,
-                            cv=self._cv.describe(), overwrite=overwrite)
+                            cv=self._cv.describe() if self._cv is not None else None,
+                            overwrite=overwrite)
 
     def write_generated(self, filename, trajectory=0, n_frames=None, overwrite=False):
         """Write a generated chain as a trajectory of MD structures.
@@ -411,9 +455,9 @@ class LSTMDynamics(CVSeries):
         if n_frames is not None:
             chain = chain[:positive_int(n_frames, "n_frames")]
         return write_generated_trajectory(
-            self._cv.universe, self.results.dtraj, chain, filename, frames=self.frames,
+            self._universe, self.results.dtraj, chain, filename, frames=self.frames,
             seed=self._seed, overwrite=overwrite, dt=self.results.dt,
-            state_values=self.results.discretizer.centers_, period=self._cv.period)
+            state_values=self._state_values(), period=self._cvs[0].period if self._cv else None)
 
 
 class DaskClientBackend(BackendBase):
@@ -471,11 +515,30 @@ def _selected_frames(trajectory, start, stop, step, frames):
     return int(index.size)
 
 
-def _check_finite(values, frames):
-    bad = np.flatnonzero(~np.isfinite(values))
+def _as_cv_list(cv, universe):
+    """The CV(s) as a list, each checked to be a CV on `universe`."""
+    cvs = list(cv) if isinstance(cv, (list, tuple)) else [cv]
+    if not cvs:
+        raise ValueError("cv is an empty list: give at least one CollectiveVariable")
+    for i, item in enumerate(cvs):
+        name = "cv" if not isinstance(cv, (list, tuple)) else f"cv[{i}]"
+        if not isinstance(item, CollectiveVariable):
+            raise TypeError(f"{name} must be an mdlstm.cv.CollectiveVariable (e.g. "
+                            f"cv.Dihedral(...)), got {type(item).__name__}")
+        if item.universe is not universe:
+            raise ValueError(f"{name} is built on atoms of another Universe than the one "
+                             "analysed; build every CV from this Universe's atoms")
+    return cvs
+
+
+def _check_finite(values, frames, names):
+    bad = np.argwhere(~np.isfinite(values))
     if bad.size:
-        raise ValueError(f"the CV is not finite (NaN or inf) at frame {frames[bad[0]]} "
-                         f"({bad.size} frame(s) in all); check the coordinates there")
+        which = "the CV" if values.ndim == 1 else f"CV {names[bad[0][1]]!r}"
+        n_bad = np.count_nonzero(~np.isfinite(values).all(axis=-1) if values.ndim == 2
+                                 else ~np.isfinite(values))
+        raise ValueError(f"{which} is not finite (NaN or inf) at frame {frames[bad[0][0]]} "
+                         f"({n_bad} frame(s) in all); check the coordinates there")
 
 
 def _file_boundaries(trajectory, frames):

@@ -86,8 +86,9 @@ def _parser():
     fit = sub.add_parser("fit", help="run the pipeline on your own trajectory files")
     fit.add_argument("topology")
     fit.add_argument("trajectories", nargs="+")
-    fit.add_argument("--cv", required=True,
-                     help="CV spec, e.g. 'phi:2' or 'distance:SEL1;SEL2'")
+    fit.add_argument("--cv", required=True, action="append",
+                     help="CV spec, e.g. 'phi:2' or 'distance:SEL1;SEL2'; give --cv several "
+                     "times for states from several CVs (k-means on all of them)")
     fit.add_argument("--out", required=True, help="report directory")
     _common_options(fit)
     return parser
@@ -156,8 +157,9 @@ def main(argv=None):
             _run(u, phi, out, args, "Alanine dipeptide (bundled MD), CV = phi")
         else:
             u = mda.Universe(args.topology, *args.trajectories)
-            _run(u, cvmod.from_spec(u, args.cv), args.out, args,
-                 f"{args.topology}: CV = {args.cv}")
+            cvs = [cvmod.from_spec(u, spec) for spec in args.cv]
+            _run(u, cvs[0] if len(cvs) == 1 else cvs, args.out, args,
+                 f"{args.topology}: CV = {', '.join(args.cv)}")
     except (ValueError, TypeError, FileExistsError, FileNotFoundError) as err:
         print(f"mdlstm: error: {err}", file=sys.stderr)
         return 2

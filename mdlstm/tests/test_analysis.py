@@ -317,3 +317,88 @@ def test_warns_when_periodic_cv_meets_non_periodic_discretizer(chain):
                         name="angle", units="rad")
     with pytest.warns(UserWarning, match="cv 'angle' is periodic .* pass periodic=cv.period"):
         LSTMDynamics(u, angle, discretizer=Discretizer(n_states=3))
+
+
+# --------------------------------------------------------------------------
+# several CVs
+# --------------------------------------------------------------------------
+def _two_cv_universe(chain, seed=1):
+    """x of one atom and y of another follow the chain's state, y on a 100x scale."""
+    rng = np.random.default_rng(seed)
+    coords = np.zeros((len(chain), 2, 3), dtype=np.float32)
+    coords[:, 0, 0] = np.asarray(CENTERS)[chain] + rng.uniform(-0.2, 0.2, len(chain))
+    coords[:, 1, 1] = 100 * np.asarray(CENTERS)[chain] + rng.uniform(-20, 20, len(chain))
+    return make_universe(coords)
+
+
+@pytest.fixture(scope="module")
+def two_cvs(chain):
+    u = _two_cv_universe(chain)
+    return u, [cv.Coordinate(u.atoms[[0]], "x"), cv.Coordinate(u.atoms[[1]], "y")]
+
+
+def test_cv_series_of_several_cvs_is_one_column_each(two_cvs, backend):
+    u, cvs = two_cvs
+    series = CVSeries(u, cvs).run(step=2, **backend).results
+    alone = [CVSeries(u, c).run(step=2).results.cv for c in cvs]
+    assert series.cv.shape == (2000, 2)
+    np.testing.assert_array_equal(series.cv, np.column_stack(alone))
+    assert CVSeries(u, cvs[:1]).run(step=2).results.cv.shape == (2000,)   # a list of one
+
+
+def test_several_cvs_give_the_same_states_on_every_backend(chain, two_cvs, backend):
+    u, cvs = two_cvs
+    run = LSTMDynamics(u, cvs, n_states=3, n_models=1, **FAST).run(**backend)
+    r = run.results
+    assert r.cv.shape == (4000, 2) and r.discretizer.centers_.shape == (3, 2)
+    assert r.discretizer.method == "kmeans" and r.discretizer.periodic == [None, None]
+    assert sorted(np.round(r.discretizer.centers_[:, 0]).tolist()) == CENTERS
+    found = r.discretizer.centers_[r.dtraj, 0]
+    np.testing.assert_allclose(found, np.asarray(CENTERS)[chain], atol=0.1)
+    assert r.generated.shape == (8, 4000)
+    assert r.model.metadata["cv"][1]["name"] == cvs[1].name
+    serial = LSTMDynamics(u, cvs, n_states=3, n_models=1, **FAST).run()
+    np.testing.assert_array_equal(r.dtraj, serial.results.dtraj)
+
+
+def test_several_cvs_report(two_cvs, tmp_path):
+    u, cvs = two_cvs
+    run = LSTMDynamics(u, cvs, n_states=3, n_models=1, **FAST).run(step=4)
+    paths = run.report(tmp_path / "report")
+    assert (tmp_path / "report" / "report.md").exists() and paths
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda u, o: [cv.Coordinate(u.atoms, "x"), "phi"], TypeError,
+     r"cv\[1\] must be an mdlstm.cv.CollectiveVariable"),
+    (lambda u, o: [cv.Coordinate(u.atoms, "x"), cv.Coordinate(o.atoms, "x")], ValueError,
+     r"cv\[1\] is built on atoms of another Universe"),
+    (lambda u, o: [], ValueError, "cv is an empty list"),
+])
+def test_rejects_bad_cv_lists(chain, make, exc, match):
+    u, other = _universe(chain[:50]), _universe(chain[:50])
+    with pytest.raises(exc, match=match):
+        CVSeries(u, make(u, other))
+
+
+def test_several_cvs_need_each_period_in_the_discretizer():
+    u = make_universe(np.random.default_rng(0).normal(size=(50, 4, 3)))
+    angle = cv.Dihedral(u.atoms)
+    x = cv.Coordinate(u.atoms, "x")
+    grid = Discretizer(n_states=4, method="grid")
+    with pytest.raises(ValueError, match="discretizer.periodic must give one period per CV"):
+        LSTMDynamics(u, [angle, x], discretizer=grid)
+    wrong = Discretizer(n_states=4, method="grid", periodic=[None, None])
+    with pytest.raises(ValueError, match=r"discretizer.periodic\[0\] is None, but cv"):
+        LSTMDynamics(u, [angle, x], discretizer=wrong)
+    right = Discretizer(n_states=4, method="grid", periodic=[2 * np.pi, None])
+    assert LSTMDynamics(u, [angle, x], discretizer=right)._discretizer is right
+
+
+def test_nan_in_one_of_several_cvs_names_it():
+    coords = np.random.default_rng(0).normal(size=(150, 2, 3))
+    u = make_universe(coords)
+    bad = cv.Function(lambda ag: np.nan if u.trajectory.frame == 7 else 1.0, u.atoms,
+                      name="flaky")
+    with pytest.raises(ValueError, match="CV 'flaky' is not finite .* at frame 7"):
+        CVSeries(u, [cv.Coordinate(u.atoms, "x"), bad]).run()

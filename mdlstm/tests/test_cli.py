@@ -50,6 +50,18 @@ def test_fit_writes_report_and_model(files, tmp_path, capsys):
     assert model.dt == pytest.approx(0.5) and model.metadata["cv"]["type"] == "Coordinate"
 
 
+def test_fit_takes_several_cvs(files, tmp_path, capsys):
+    top, traj, states = files
+    out = tmp_path / "rep"
+    assert main(["fit", top, traj, "--cv", "coordinate:all;x", "--cv", "coordinate:all;y",
+                 "--out", str(out)] + ARGS) == 0
+    assert "CV = coordinate:all;x, coordinate:all;y" in capsys.readouterr().out
+    model = LSTMModel.load(out / "model.mdlstm")
+    assert [c["axis"] for c in model.metadata["cv"]] == ["x", "y"]
+    disc = model.metadata["discretizer"]
+    assert disc["params"]["method"] == "kmeans" and disc["n_cv_"] == 2
+
+
 def test_fit_refuses_existing_output(files, tmp_path, capsys):
     top, traj, _ = files
     out = tmp_path / "rep"
