@@ -82,7 +82,8 @@ class CVSeries(AnalysisBase):
         The system whose trajectory is analysed.
     cv : mdlstm.cv.CollectiveVariable or list of them
         The collective variable, built on atoms of the same Universe, or
-        several of them (one column each, e.g. ``[phi, psi]``).
+        several of them (one column each, e.g. ``[phi, psi]``; a
+        :class:`~mdlstm.cv.Features` gives one column per value).
     verbose : bool
         Progress bar over the frames.
 
@@ -125,8 +126,11 @@ class CVSeries(AnalysisBase):
             raise TypeError("atomgroup must be an MDAnalysis Universe or AtomGroup, "
                             f"got {type(atomgroup).__name__}")
         self._cvs = _as_cv_list(cv, universe)
-        # one CV (also a list of one) keeps 1-D results
-        self._cv = self._cvs[0] if len(self._cvs) == 1 else None
+        # one scalar CV (also a list of one) keeps 1-D results
+        single = len(self._cvs) == 1 and self._cvs[0].n_values == 1
+        self._cv = self._cvs[0] if single else None
+        stops = np.cumsum([c.n_values for c in self._cvs])
+        self._columns = [(c, slice(stop - c.n_values, stop)) for c, stop in zip(self._cvs, stops)]
         super().__init__(universe.trajectory, verbose=verbose, **kwargs)
 
     # ------------------------------------------------------------ frame loop
@@ -168,14 +172,26 @@ class CVSeries(AnalysisBase):
 
     def _prepare(self):
         # a plain attribute: the frame loop skips the Results lookup on every frame
-        shape = self.n_frames if self._cv is not None else (self.n_frames, len(self._cvs))
+        width = self._columns[-1][1].stop
+        shape = self.n_frames if self._cv is not None else (self.n_frames, width)
         self._values = self.results.cv = np.empty(shape)
 
     def _single_frame(self):
         if self._cv is not None:
             self._values[self._frame_index] = self._cv()
-        else:
-            self._values[self._frame_index] = [cv() for cv in self._cvs]
+            return
+        row = self._values[self._frame_index]
+        for cv, columns in self._columns:
+            row[columns] = cv()
+
+    def _column_periods(self):
+        """The period (or None) of every column of ``results.cv``."""
+        return [cv.period for cv, columns in self._columns
+                for _ in range(columns.stop - columns.start)]
+
+    def _column_names(self):
+        return [cv.name if cv.n_values == 1 else f"{cv.name}[{k}]"
+                for cv, _ in self._columns for k in range(cv.n_values)]
 
     def _get_aggregator(self):
         # parts are joined in frame order: along the first axis, also for columns
@@ -190,7 +206,7 @@ class CVSeries(AnalysisBase):
         return f"at least {self._min_frames} are needed (one time step)"
 
     def _conclude(self):
-        _check_finite(self.results.cv, self.frames, [cv.name for cv in self._cvs])
+        _check_finite(self.results.cv, self.frames, self._column_names())
         cuts = _file_boundaries(self._universe.trajectory, self.frames)
         self.results.times = self.times
         self.results.dt = _frame_interval(np.split(self.times, cuts))
@@ -329,7 +345,7 @@ class LSTMDynamics(CVSeries):
 
     def _checked_discretizer(self, discretizer, n_states):
         """The discretizer to fit: the default for the CV(s), or the user's, checked."""
-        periods = [cv.period for cv in self._cvs]
+        periods = self._column_periods()
         if discretizer is None:
             if self._cv is not None:
                 return Discretizer(n_states=n_states, method="uniform", periodic=periods[0])
@@ -349,13 +365,14 @@ class LSTMDynamics(CVSeries):
             return discretizer
         given = discretizer.periodic
         if given is None or not np.ndim(given) or len(given) != len(periods):
-            raise ValueError(f"discretizer.periodic must give one period per CV ({len(periods)}"
-                             f" of them: {periods}), got {given!r}")
-        for j, (cv, period) in enumerate(zip(self._cvs, given)):
-            if (cv.period is None) != (period is None) or (
-                    period is not None and not np.isclose(period, cv.period)):
-                raise ValueError(f"discretizer.periodic[{j}] is {period!r}, but cv {cv.name!r} "
-                                 f"(column {j}) has period {cv.period!r} ({cv.units})")
+            raise ValueError(f"discretizer.periodic must give one period per CV column "
+                             f"({len(periods)} of them: {periods}), got {given!r}")
+        names = self._column_names()
+        for j, (period, expected) in enumerate(zip(given, periods)):
+            if (expected is None) != (period is None) or (
+                    period is not None and not np.isclose(period, expected)):
+                raise ValueError(f"discretizer.periodic[{j}] is {period!r}, but cv "
+                                 f"{names[j]!r} (column {j}) has period {expected!r}")
         return discretizer
 
     # ------------------------------------------------------------ the pipeline

@@ -50,6 +50,7 @@ Classes and functions
 .. autoclass:: RMSD
 .. autoclass:: RadiusOfGyration
 .. autoclass:: Function
+.. autoclass:: Features
 .. autofunction:: from_spec
 
 """
@@ -72,6 +73,7 @@ __all__ = [
     "RMSD",
     "RadiusOfGyration",
     "Function",
+    "Features",
     "from_spec",
 ]
 
@@ -127,7 +129,11 @@ class CollectiveVariable(abc.ABC):
     units : str
     period : float or None
     atomgroups : tuple of AtomGroup
+    n_values : int
+        Values per frame: 1, except for :class:`Features`.
     """
+
+    n_values = 1
 
     def __init__(self, atomgroups, name, units, period=None):
         if not isinstance(name, str):
@@ -441,6 +447,67 @@ class Function(CollectiveVariable):
     def _parameters(self):
         return {"function": getattr(self.func, "__qualname__",
                                     type(self.func).__name__)}
+
+
+class Features(CollectiveVariable):
+    """A user-supplied vector-valued function of an AtomGroup: several CVs at once.
+
+    Each value is one column of the CV series (and of the features the
+    states are clustered on), e.g. all heavy-atom distances of a group::
+
+        from MDAnalysis.lib.distances import self_distance_array
+        heavy = u.select_atoms("not name H*")
+        n = heavy.n_atoms * (heavy.n_atoms - 1) // 2
+        distances = cv.Features(lambda ag: self_distance_array(ag.positions), heavy,
+                                n_features=n, name="d", units="Angstrom")
+
+    Parameters
+    ----------
+    func : callable
+        ``func(atomgroup) -> array of n_features floats``, called once per
+        frame.
+    atomgroup : AtomGroup
+        Non-empty group passed to `func`.
+    n_features : int
+        Length of every value of `func`.
+    period : float, optional
+        Period shared by every feature (e.g. :math:`2\\pi` for angles in
+        radians); ``None`` (default) for non-periodic features.
+    name : str, optional
+        Label; column ``k`` is named ``"name[k]"``. Default: the function's
+        ``__name__`` (``"features"`` for a lambda).
+    units : str, optional
+        Units of the values; ``""`` (unknown) by default.
+    """
+
+    def __init__(self, func, atomgroup, n_features, period=None, name=None, units=None):
+        if not callable(func):
+            raise TypeError("func must be callable as func(atomgroup) -> array, "
+                            f"got {type(func).__name__}")
+        _check_atomgroup(atomgroup, "atomgroup")
+        if isinstance(n_features, bool) or not isinstance(n_features, (int, np.integer)) \
+                or n_features < 1:
+            raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
+        default_name = getattr(func, "__name__", "features")
+        if default_name == "<lambda>":
+            default_name = "features"
+        super().__init__((atomgroup,), name or default_name, units or "", period)
+        self.func = func
+        self.n_values = int(n_features)
+
+    def __call__(self):
+        try:
+            value = np.asarray(self.func(self.atomgroups[0]), dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"func {self.name!r} must return an array of numbers") from None
+        if value.shape != (self.n_values,):
+            raise ValueError(f"func {self.name!r} must return {self.n_values} values "
+                             f"(n_features), got shape {value.shape}")
+        return value
+
+    def _parameters(self):
+        return {"function": getattr(self.func, "__qualname__", type(self.func).__name__),
+                "n_features": self.n_values}
 
 
 def _split(args, n):

@@ -386,7 +386,7 @@ def test_several_cvs_need_each_period_in_the_discretizer():
     angle = cv.Dihedral(u.atoms)
     x = cv.Coordinate(u.atoms, "x")
     grid = Discretizer(n_states=4, method="grid")
-    with pytest.raises(ValueError, match="discretizer.periodic must give one period per CV"):
+    with pytest.raises(ValueError, match="periodic must give one period per CV column"):
         LSTMDynamics(u, [angle, x], discretizer=grid)
     wrong = Discretizer(n_states=4, method="grid", periodic=[None, None])
     with pytest.raises(ValueError, match=r"discretizer.periodic\[0\] is None, but cv"):
@@ -402,3 +402,28 @@ def test_nan_in_one_of_several_cvs_names_it():
                       name="flaky")
     with pytest.raises(ValueError, match="CV 'flaky' is not finite .* at frame 7"):
         CVSeries(u, [cv.Coordinate(u.atoms, "x"), bad]).run()
+
+
+def _distances(atomgroup):
+    from MDAnalysis.lib.distances import self_distance_array
+
+    return self_distance_array(atomgroup.positions)
+
+
+def _xy(atomgroup):
+    return atomgroup.positions[:, :2].ravel()
+
+
+def test_features_are_columns_of_the_series(two_cvs, backend):
+    # module-level functions: the parallel backends pickle the CVs
+    u, cvs = two_cvs
+    pair = cv.Features(_distances, u.atoms, n_features=1, name="d")
+    both = cv.Features(_xy, u.atoms, n_features=4, name="xy")
+    series = CVSeries(u, [cvs[0], both, pair]).run(step=4, **backend).results.cv
+    xy = np.array([u.atoms.positions[:, :2].ravel() for _ in u.trajectory[::4]])
+    assert series.shape == (1000, 6)
+    np.testing.assert_array_equal(series[:, 1:5], xy)
+    np.testing.assert_allclose(series[:, 5], np.hypot(xy[:, 0] - xy[:, 2], xy[:, 1] - xy[:, 3]),
+                               rtol=1e-5)
+    run = LSTMDynamics(u, both, n_states=3, n_models=1, **FAST)
+    assert run._discretizer.periodic == [None] * 4

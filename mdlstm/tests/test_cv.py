@@ -360,3 +360,17 @@ def test_from_spec_argument_types(adk):
         cv.from_spec(adk.atoms, "phi:2")
     with pytest.raises(TypeError, match="spec must be a str, got int"):
         cv.from_spec(adk, 2)
+
+
+def test_features_return_their_vector(adk):
+    u = adk
+    f = cv.Features(lambda ag: ag.positions[0], u.atoms, n_features=3, name="p", units="A")
+    np.testing.assert_array_equal(f(), u.atoms.positions[0])
+    assert f.n_values == 3 and f.describe()["n_features"] == 3
+    wrong = cv.Features(lambda ag: ag.positions[0], u.atoms, n_features=2)
+    with pytest.raises(ValueError, match=r"must return 2 values \(n_features\), got shape"):
+        wrong()
+    with pytest.raises(ValueError, match="n_features must be a positive integer"):
+        cv.Features(lambda ag: 0.0, u.atoms, n_features=0)
+    with pytest.raises(TypeError, match="func must be callable"):
+        cv.Features(3, u.atoms, n_features=1)
