@@ -184,14 +184,17 @@ class CVSeries(AnalysisBase):
         for cv, columns in self._columns:
             row[columns] = cv()
 
+    def _expanded_columns(self):
+        """(CV, index of its value) of every column of ``results.cv``."""
+        return [(cv, k) for cv, _ in self._columns for k in range(cv.n_values)]
+
     def _column_periods(self):
         """The period (or None) of every column of ``results.cv``."""
-        return [cv.period for cv, columns in self._columns
-                for _ in range(columns.stop - columns.start)]
+        return [cv.period for cv, _ in self._expanded_columns()]
 
     def _column_names(self):
         return [cv.name if cv.n_values == 1 else f"{cv.name}[{k}]"
-                for cv, _ in self._columns for k in range(cv.n_values)]
+                for cv, k in self._expanded_columns()]
 
     def _get_aggregator(self):
         # parts are joined in frame order: along the first axis, also for columns
@@ -431,10 +434,14 @@ class LSTMDynamics(CVSeries):
         if "comparison" not in self.results:
             raise RuntimeError("report() needs results: call run() first")
         from .report import write_report
+        several = self._cv is None
+        labels = [f"{name} ({cv.units})" if cv.units else name
+                  for (cv, _), name in zip(self._expanded_columns(), self._column_names())]
         return write_report(directory, self.results.comparison, history=self.results.histories,
                             embedding=self.results.model.embedding,
-                            cv=self._cv.describe() if self._cv is not None else None,
-                            overwrite=overwrite)
+                            cv=None if several else self._cv.describe(), overwrite=overwrite,
+                            state_centers=self.results.discretizer.centers_ if several else None,
+                            column_labels=labels if several else None)
 
     def write_generated(self, filename, trajectory=0, n_frames=None, overwrite=False):
         """Write a generated chain as a trajectory of MD structures.

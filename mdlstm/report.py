@@ -30,6 +30,10 @@ file                      content
 ``free_energy.png``       free energy along the CV (kT), MD vs LSTM vs MSM,
                           with bands of one standard error where the
                           comparison has them
+``free_energy_map.png``   several CVs: the free energy of every state at
+                          its centre over the first two CVs, MD, LSTM and
+                          MSM side by side on one colour scale, metastable
+                          sets marked (when ``state_centers`` is given)
 ``timeseries.png``        the same time window of MD, LSTM and MSM chains,
                           each state drawn at its CV value
 ``timescales.png``        implied timescales vs lag time of MSMs estimated
@@ -67,6 +71,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ._format import _format_states, _jsonable
+from ._maps import free_energy_map
 from .validate import Comparison, embedding_similarity, msm_flux
 
 __all__ = ["write_report"]
@@ -89,6 +94,14 @@ _FIGURES = {
         "the metastable states and the barriers between them set the kinetics. A generated "
         "curve flatter than MD puts too much weight in the barriers (often an undertrained "
         "model); a missing point is a state that source never visited."),
+    "free_energy_map": (
+        "Free energy over the first two CVs",
+        "Every state at its centre in the plane of the first two CVs, coloured by its free "
+        "energy -ln p (kT, minimum 0), from the MD data, the LSTM-generated chains and chains "
+        "simulated from the MD MSM, on one colour scale; the edge colour marks the metastable "
+        "set of a state, an open grey circle a state that source never visited.",
+        "The three panels should look alike: the same basins dark, the same barrier states "
+        "light. A basin lighter in the LSTM panel than in MD is under-populated by the model."),
     "timeseries": (
         "Time-series excerpts",
         "The same time window at the start of the first MD trajectory, LSTM chain and MSM "
@@ -174,7 +187,7 @@ footer { margin-top: 2em; color: #666; font-size: 0.9em; }
 
 
 def write_report(directory, comparison, history=None, cv=None, title="mdlstm report",
-                 overwrite=False, embedding=None):
+                 overwrite=False, embedding=None, state_centers=None, column_labels=None):
     """Write figures, ``report.md``, ``report.html`` and ``results.json``.
 
     Parameters
@@ -198,6 +211,13 @@ def write_report(directory, comparison, history=None, cv=None, title="mdlstm rep
     embedding : array_like of float, shape (n_states, dim), optional
         Learned state embeddings (``LSTMModel.embedding``); adds the
         embedding-similarity figure.
+    state_centers : array_like of float, shape (n_states, n_columns), optional
+        States defined on several CVs: each state's centre
+        (``Discretizer.centers_``); adds the free-energy map over the first
+        two columns.
+    column_labels : list of str, optional
+        Axis label of each column of `state_centers` (default ``"CV 0"``,
+        ``"CV 1"``, ...).
 
     Returns
     -------
@@ -216,6 +236,7 @@ def write_report(directory, comparison, history=None, cv=None, title="mdlstm rep
         If `directory` exists and `overwrite` is False.
     """
     _check_arguments(comparison, history, cv, title, embedding)
+    columns = _check_centers(comparison, state_centers, column_labels)
     directory = Path(directory)
     if directory.exists() and not overwrite:
         raise FileExistsError(f"{directory} exists; choose a new directory or pass "
@@ -224,7 +245,7 @@ def write_report(directory, comparison, history=None, cv=None, title="mdlstm rep
     cv = cv or {}
     similarity = None if embedding is None else _embedding_numbers(comparison, embedding)
     figures = {key: _save(draw(), directory / f"{key}.png") for key, draw in
-               _figure_makers(comparison, history, cv, similarity).items()}
+               _figure_makers(comparison, history, cv, similarity, columns).items()}
     for key in _FIGURES.keys() - figures.keys():
         # A previous report's figure that this report lacks would mislead.
         (directory / f"{key}.png").unlink(missing_ok=True)
@@ -315,16 +336,33 @@ def _log_norm(values):
 # -- figures (one function each) -------------------------------------------------
 
 
-def _figure_makers(cmp, history, cv, similarity):
+def _check_centers(cmp, centers, labels):
+    """(centres, labels) of states on several CVs, or None."""
+    if centers is None:
+        return None
+    centers = np.asarray(centers, dtype=float)
+    if centers.ndim != 2 or centers.shape[0] != cmp.n_states or centers.shape[1] < 2:
+        raise ValueError(f"state_centers must have shape (n_states={cmp.n_states}, "
+                         f"n_columns >= 2), got {centers.shape}")
+    labels = [f"CV {j}" for j in range(centers.shape[1])] if labels is None else list(labels)
+    if len(labels) != centers.shape[1]:
+        raise ValueError(f"column_labels must name the {centers.shape[1]} columns of "
+                         f"state_centers, got {len(labels)}")
+    return centers, labels
+
+
+def _figure_makers(cmp, history, cv, similarity, columns=None):
     """Drawing function of each figure this report has, in report order."""
     makers = {"free_energy": lambda: _free_energy_figure(cmp, cv),
+              "free_energy_map": lambda: free_energy_map(cmp, *columns),
               "timeseries": lambda: _timeseries_figure(cmp, cv),
               "timescales": lambda: _timescales_figure(cmp),
               "ck_test": lambda: _ck_figure(cmp),
               "transition_rates": lambda: _transition_rates_figure(cmp),
               "embedding": lambda: _embedding_figure(similarity),
               "training": lambda: _training_figure(history)}
-    present = {"embedding": similarity is not None, "training": bool(history)}
+    present = {"embedding": similarity is not None, "training": bool(history),
+               "free_energy_map": columns is not None}
     return {key: draw for key, draw in makers.items() if present.get(key, True)}
 
 

@@ -365,7 +365,9 @@ def test_several_cvs_report(two_cvs, tmp_path):
     u, cvs = two_cvs
     run = LSTMDynamics(u, cvs, n_states=3, n_models=1, **FAST).run(step=4)
     paths = run.report(tmp_path / "report")
-    assert (tmp_path / "report" / "report.md").exists() and paths
+    assert paths["free_energy_map"].exists() and "free_energy_map.png" in paths[
+        "markdown"].read_text()
+    assert "Free energy over the first two CVs" in paths["html"].read_text()
 
 
 @pytest.mark.parametrize("make, exc, match", [

@@ -227,6 +227,16 @@ def test_report_refuses_existing_directory(comparison, tmp_path):
     assert (out / "report.html").exists() and not (out / "training.png").exists()
 
 
+def test_free_energy_map_of_states_on_two_cvs(comparison, tmp_path):
+    centers = np.array([[-1.0, 0.5], [0.0, 0.0], [1.0, -0.5]])
+    paths = write_report(tmp_path / "rep", comparison, state_centers=centers,
+                         column_labels=["x (A)", "y (A)"])
+    assert paths["free_energy_map"].stat().st_size > 10_000
+    assert "Free energy over the first two CVs" in paths["markdown"].read_text()
+    plain = write_report(tmp_path / "plain", comparison)
+    assert "free_energy_map" not in plain
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"comparison": "cmp"}, TypeError, "comparison must be an mdlstm.validate.Comparison"),
     ({"embedding": np.ones((2, 4))}, ValueError,
@@ -235,6 +245,10 @@ def test_report_refuses_existing_directory(comparison, tmp_path):
     ({"history": {"epoch": [1]}}, ValueError, "history must be a dict with 'epoch'"),
     ({"cv": "phi"}, TypeError, r"cv must be a dict \(CollectiveVariable.describe\(\)\)"),
     ({"title": 3}, TypeError, "title must be a string, got int"),
+    ({"state_centers": np.zeros((3, 1))}, ValueError,
+     r"state_centers must have shape \(n_states=3, n_columns >= 2\), got \(3, 1\)"),
+    ({"state_centers": np.zeros((3, 2)), "column_labels": ["phi"]}, ValueError,
+     "column_labels must name the 2 columns"),
 ])
 def test_bad_arguments_fail_before_writing(comparison, tmp_path, kwargs, error, message):
     arguments = {"comparison": comparison, **kwargs}
