@@ -13,6 +13,23 @@ _SET_COLOURS = ("tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink"
                 "tab:olive", "tab:cyan", "tab:gray", "tab:red", "tab:blue")
 
 
+def set_locations(cmp, centers, labels):
+    """Where each metastable set sits: its most populated MD state's centre, as text.
+
+    A set of states on several periodic CVs has no well-defined mean; the centre
+    of its most populated state is a point of the set that a user can find on
+    the free-energy map (e.g. ``"phi (deg) -83, psi (deg) 154"``).
+    """
+    md = np.asarray(cmp.populations["MD"], dtype=float)
+    located = []
+    for states in cmp.metastable_sets or []:
+        states = np.asarray(states, dtype=int)
+        centre = centers[states[np.argmax(md[states])]]
+        located.append(", ".join(f"{label} {value:.3g}" for label, value in
+                                 zip(labels, centre)))
+    return located
+
+
 def free_energy_map(cmp, centers, labels):
     """Figure: free energy of every state at its centre, MD, LSTM and MSM side by side.
 

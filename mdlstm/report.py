@@ -71,7 +71,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ._format import _format_states, _jsonable
-from ._maps import free_energy_map
+from ._maps import free_energy_map, set_locations
 from .validate import Comparison, embedding_similarity, msm_flux
 
 __all__ = ["write_report"]
@@ -105,7 +105,8 @@ _FIGURES = {
     "timeseries": (
         "Time-series excerpts",
         "The same time window at the start of the first MD trajectory, LSTM chain and MSM "
-        "chain, each state drawn at its representative CV value; shared axes.",
+        "chain, each state drawn at its representative CV value (states on several CVs: "
+        "one panel per CV column, each state at its centre); shared axes.",
         "Compare the kind of dynamics, not the path: dwell times in each basin, how often "
         "the chain jumps, which states follow each other. A generated chain that dwells "
         "much longer or shorter than MD, or jumps between states that MD never connects "
@@ -254,9 +255,9 @@ def write_report(directory, comparison, history=None, cv=None, title="mdlstm rep
     paths["json"] = _write(directory / "results.json",
                            json.dumps(results, indent=1, allow_nan=False))
     paths["markdown"] = _write(directory / "report.md",
-                               _markdown(title, comparison, history, cv, figures))
+                               _markdown(title, comparison, history, cv, figures, columns))
     paths["html"] = _write(directory / "report.html",
-                           _html(title, comparison, history, cv, figures))
+                           _html(title, comparison, history, cv, figures, columns))
     return paths
 
 
@@ -355,7 +356,7 @@ def _figure_makers(cmp, history, cv, similarity, columns=None):
     """Drawing function of each figure this report has, in report order."""
     makers = {"free_energy": lambda: _free_energy_figure(cmp, cv),
               "free_energy_map": lambda: free_energy_map(cmp, *columns),
-              "timeseries": lambda: _timeseries_figure(cmp, cv),
+              "timeseries": lambda: _timeseries_figure(cmp, cv, columns),
               "timescales": lambda: _timescales_figure(cmp),
               "ck_test": lambda: _ck_figure(cmp),
               "transition_rates": lambda: _transition_rates_figure(cmp),
@@ -421,21 +422,34 @@ def _timeseries_window(cmp, max_steps=10_000):
     return max(min(wanted, available), cmp.dt)
 
 
-def _timeseries_figure(cmp, cv):
+def _timeseries_figure(cmp, cv, columns=None):
+    """Excerpts, one row per source; with states on several CVs one panel per column."""
     window = _timeseries_window(cmp)
-    fig = Figure(figsize=(8, 1.4 * len(cmp.sources) + 0.8), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(len(cmp.sources), 1, sharex=True, sharey=True))
-    for ax, src in zip(axes, cmp.sources):
+    if columns is None:
+        values_of = [cmp.state_values]
+        labels = [_axis_label(cmp, cv)]
+    else:
+        values_of = list(columns[0].T)
+        labels = columns[1]
+    fig = Figure(figsize=(8 if columns is None else 4.2 * len(labels),
+                          1.4 * len(cmp.sources) + 0.8), layout="constrained")
+    axes = fig.subplots(len(cmp.sources), len(labels), sharex=True, sharey="col",
+                        squeeze=False)
+    for row, src in zip(axes, cmp.sources):
         step = _step_time(cmp, src)
         states = np.asarray(cmp.trajectories[src][0][:int(round(window / step)) + 1])
-        values = states if cmp.state_values is None else cmp.state_values[states]
-        ax.step(np.arange(states.size) * step, values, where="post", lw=0.7,
-                color=_COLOURS.get(src))
-        ax.text(1.01, 0.5, src, transform=ax.transAxes, rotation=90, va="center",
-                fontweight="bold")
-    axes[-1].set_xlim(0, window)
-    axes[-1].set_xlabel(f"time ({cmp.time_unit})")
-    fig.supylabel(_axis_label(cmp, cv))
+        for ax, values in zip(row, values_of):
+            ax.step(np.arange(states.size) * step, states if values is None else
+                    values[states], where="post", lw=0.7, color=_COLOURS.get(src))
+        row[-1].text(1.01, 0.5, src, transform=row[-1].transAxes, rotation=90,
+                     va="center", fontweight="bold")
+    for j, label in enumerate(labels):
+        axes[-1][j].set_xlim(0, window)
+        axes[-1][j].set_xlabel(f"time ({cmp.time_unit})")
+        if columns is not None:
+            axes[0][j].set_title(label)
+    if columns is None:
+        fig.supylabel(labels[0])
     return fig
 
 
@@ -580,14 +594,21 @@ def _figure_text(key, cmp):
     return tuple(text.format(unit=cmp.time_unit) for text in _FIGURES[key])
 
 
-def _settings_line(cmp, cv, quote):
-    """One paragraph: CV, time step, states, MSM lag and metastable sets."""
+def _settings_line(cmp, cv, quote, columns=None):
+    """One paragraph: CV, time step, states, MSM lag and metastable sets.
+
+    With states on several CVs (`columns`: centres and labels) each set is also
+    located by the centre of its most populated MD state.
+    """
     line = ""
     if cv:
         line = (f"CV: {cv.get('type', '')} {quote}{cv.get('name', '')}{quote} "
                 f"({cv.get('units', '')}); ")
-    sets = "; ".join(f"{label}: states {_format_states(states)}"
-                     for label, states in zip(cmp.set_names(), cmp.metastable_sets))
+    where = [""] * len(cmp.metastable_sets or [])
+    if columns is not None:
+        where = [f" (most populated at {text})" for text in set_locations(cmp, *columns)]
+    sets = "; ".join(f"{label}: states {_format_states(states)}{at}" for label, states, at
+                     in zip(cmp.set_names(), cmp.metastable_sets, where))
     return (f"{line}one model step = {cmp.dt:g} {cmp.time_unit}. {cmp.n_states} states; "
             f"MSM lag = {cmp.msm_lag} steps ({cmp.msm_lag * cmp.dt:g} {cmp.time_unit}); "
             f"metastable sets {sets}.")
@@ -615,8 +636,8 @@ def held_out_line(cmp, history):
             f"(epoch {first['epoch'][best]}).")
 
 
-def _markdown(title, cmp, history, cv, figures):
-    lines = [f"# {title}", "", _settings_line(cmp, cv, "`"), "",
+def _markdown(title, cmp, history, cv, figures, columns=None):
+    lines = [f"# {title}", "", _settings_line(cmp, cv, "`", columns), "",
              "## MD vs LSTM vs MSM", "", "```", cmp.format_summary(), "```", ""]
     if held_out_line(cmp, history):
         lines += [held_out_line(cmp, history), ""]
@@ -669,9 +690,9 @@ def _html_figure(key, path, cmp):
             "</section>")
 
 
-def _html(title, cmp, history, cv, figures):
+def _html(title, cmp, history, cv, figures, columns=None):
     body = [f"<h1>{escape(title)}</h1>",
-            f'<p class="settings">{escape(_settings_line(cmp, cv, ""))}</p>',
+            f'<p class="settings">{escape(_settings_line(cmp, cv, "", columns))}</p>',
             "<h2>MD vs LSTM vs MSM</h2>", _html_table(cmp.summary(), cmp.sources)]
     body += [f"<p>{escape(line)}</p>" for line in cmp.notes()]
     if held_out_line(cmp, history):

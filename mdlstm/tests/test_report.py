@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 from deeptime.markov.msm import MarkovStateModel
+from numpy.testing import assert_array_equal
 
 from mdlstm.report import (_FIGURES, _free_energy_figure, _html_table, _timeseries_figure,
                            write_report)
@@ -232,7 +233,22 @@ def test_free_energy_map_of_states_on_two_cvs(comparison, tmp_path):
     paths = write_report(tmp_path / "rep", comparison, state_centers=centers,
                          column_labels=["x (A)", "y (A)"])
     assert paths["free_energy_map"].stat().st_size > 10_000
-    assert "Free energy over the first two CVs" in paths["markdown"].read_text()
+    text = paths["markdown"].read_text()
+    assert "Free energy over the first two CVs" in text
+    # each set is located at the centre of its most populated MD state
+    md = comparison.populations["MD"]
+    for label, states in zip(comparison.set_names(), comparison.metastable_sets):
+        x, y = centers[states[int(np.argmax(md[states]))]]
+        assert f"{label}: states" in text
+        assert f"most populated at x (A) {x:.3g}, y (A) {y:.3g})" in text
+    # one time-series panel per CV column, each state at its centre
+    fig = _timeseries_figure(comparison, CV, (centers, ["x (A)", "y (A)"]))
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["x (A)", "y (A)"]
+    for row, src in enumerate(comparison.sources):
+        states = np.asarray(comparison.trajectories[src][0])
+        for col in range(2):
+            _, y = fig.axes[2 * row + col].lines[0].get_data()
+            assert_array_equal(y, centers[states[:y.size], col])
     plain = write_report(tmp_path / "plain", comparison)
     assert "free_energy_map" not in plain
 
