@@ -152,7 +152,8 @@ class Discretizer(Parameters):
         For several CV columns (values of shape ``(n_frames, n_cv)``, see
         "Several CVs" above): ``"kmeans"``
         (deeptime :class:`~deeptime.clustering.KMeans`, best of 5 seeded
-        starts), ``"regspace"`` (deeptime
+        starts, fitted to at most 50,000 frames evenly spaced through the
+        data, every frame then to its nearest centre), ``"regspace"`` (deeptime
         :class:`~deeptime.clustering.RegularSpace`, centres at least `dmin`
         apart, at most `n_states` of them) and ``"grid"`` (per-column
         uniform bins, row-major states, the last column fastest).

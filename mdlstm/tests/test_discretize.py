@@ -550,3 +550,20 @@ def test_fitted_columns_refuse_other_shapes():
     one = Discretizer(n_states=2).fit(np.arange(5.0))
     with pytest.raises(ValueError, match="fitted to one CV"):
         one.transform(np.zeros((4, 2)))
+
+
+def test_kmeans_fits_a_strided_subsample_and_assigns_every_frame(monkeypatch):
+    from mdlstm import _features
+
+    seen = []
+    fit = _features.kmeans_centers
+    monkeypatch.setattr(_features, "KMEANS_MAX_FIT_FRAMES", 100)
+    monkeypatch.setattr(_features, "kmeans_centers",
+                        lambda y, n, seed: seen.append(len(y)) or fit(y, n, seed))
+    x = _two_basins(np.random.default_rng(3), n=1000)
+    states = Discretizer(n_states=2, method="kmeans", periodic=[2 * np.pi, None],
+                         seed=0).fit_transform(x)
+    assert seen == [100]                       # 2,000 frames, every 20th fitted
+    assert states.shape == (2000,)
+    assert np.unique(states[:1000]).size == 1 and np.unique(states[1000:]).size == 1
+    assert states[0] != states[-1]
