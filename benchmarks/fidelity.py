@@ -32,12 +32,13 @@ What it does, per system
    chains of :mod:`mdlstm.systems.markov_chains` (a grid walker seen through
    x, whose exact MFPTs are known, and a chain with a heavy-tailed rare
    state): walkers per seed. Alanine dipeptide: the bundled trajectory, CVs
-   :math:`\phi` and :math:`\psi`; the first 80 % trains every seed's models,
-   the last 20 % is the held-out block.
+   :math:`\phi` and :math:`\psi`, each alone and the two together; the first
+   80 % trains every seed's models, the last 20 % is the held-out block.
 2. **States.** Langevin: nearest x-centre after the paper's smoothing (50
    frames) and short-visit removal (100 frames). Prinz: 20 uniform bins of
    x. Chains: their observed states. Alanine dipeptide: 20 periodic bins of
-   each dihedral.
+   each dihedral, and 40 k-means states of (:math:`\phi`, :math:`\psi`)
+   (both periodic) grouped into the four conformations.
 3. **Models.** Per seed one run of :func:`mdlstm.pipeline.learn` with the
    library defaults (full mode: three models of the default
    :class:`~mdlstm.LSTMEstimator`, ``n_chains`` chains among them, each
@@ -342,28 +343,60 @@ def alanine_dihedrals():
     return series
 
 
-def alanine_cases(sizes):
-    """20 periodic bins of phi and of psi.
+#: k-means states of alanine dipeptide's (phi, psi) plane.
+ALANINE_PLANE_STATES = 40
 
-    Metastable sets are basin cores, states between them belong to no set:
-    phi in (-180, -30) and (30, 120) degrees (the phi < 0 basins and
-    alpha_L); psi in (-90, 0) (alpha) and (90, 180) degrees (beta/C7eq).
+
+def conformations(centers):
+    """The four conformations of alanine dipeptide, as lists of (phi, psi) states.
+
+    A state belongs to the region of its centre (radians); the bounds sit at the
+    minima of the psi histograms of the bundled run, each side of phi = 0:
+    beta/C7eq (phi < 0, psi outside [-120, 60) degrees), alpha_R (phi < 0, psi
+    in [-120, 60)), alpha_L (phi > 0, psi in [-120, 100)) and the phi > 0 states
+    with psi near 180 degrees (C7ax side, about 2 % of the frames).
+    """
+    phi, psi = np.degrees(centers[:, 0]), np.degrees(centers[:, 1])
+    alpha_r = (phi < 0) & (psi >= -120) & (psi < 60)
+    alpha_l = (phi >= 0) & (psi >= -120) & (psi < 100)
+    regions = [(phi < 0) & ~alpha_r, alpha_r, alpha_l, (phi >= 0) & ~alpha_l]
+    return [np.flatnonzero(region).tolist() for region in regions]
+
+
+def alanine_cases(sizes):
+    """20 periodic bins of phi and of psi, and k-means states of (phi, psi).
+
+    Metastable sets of one dihedral are basin cores, states between them
+    belong to no set: phi in (-180, -30) and (30, 120) degrees (the phi < 0
+    basins and alpha_L); psi in (-90, 0) (alpha) and (90, 180) degrees
+    (beta/C7eq). The (phi, psi) states (:data:`ALANINE_PLANE_STATES`
+    k-means clusters, both columns periodic, seed 0) are cut into the four
+    conformations of :func:`conformations`, which cover every state.
     """
     dihedrals = alanine_dihedrals()
     cores = {"phi": ((-np.pi, -np.pi / 6), (np.pi / 6, 2 * np.pi / 3)),
              "psi": ((-np.pi / 2, 0.0), (np.pi / 2, np.pi))}
     cases = []
     for name, values in dihedrals.items():
-        n_train = int(ALANINE_TRAIN_FRACTION * values.size)
         disc = Discretizer(n_states=20, periodic=2 * np.pi)
         dtraj = disc.fit_transform(values)
         sets = [disc.states_between(lo, hi).tolist() for lo, hi in cores[name]]
-        cases.append(Case(name=f"{ALANINE} {name}", n_states=disc.n_states_,
-                          replicas=[[dtraj[:n_train]]] * sizes.seeds,
-                          reference=np.array_split(dtraj, ALANINE_BLOCKS),
-                          held_out=[dtraj[n_train:]], metastable_sets=sets,
-                          chain_length=sizes.alanine_chain_length, discretizer=disc))
+        cases.append(alanine_case(name, disc, dtraj, sets, sizes))
+    plane = Discretizer(n_states=ALANINE_PLANE_STATES, method="kmeans",
+                        periodic=[2 * np.pi, 2 * np.pi], seed=0)
+    dtraj = plane.fit_transform(np.column_stack([dihedrals["phi"], dihedrals["psi"]]))
+    cases.append(alanine_case("phi,psi", plane, dtraj, conformations(plane.centers_), sizes))
     return cases
+
+
+def alanine_case(name, disc, dtraj, sets, sizes):
+    """The first :data:`ALANINE_TRAIN_FRACTION` of the states trains, the rest is held out."""
+    n_train = int(ALANINE_TRAIN_FRACTION * dtraj.size)
+    return Case(name=f"{ALANINE} {name}", n_states=disc.n_states_,
+                replicas=[[dtraj[:n_train]]] * sizes.seeds,
+                reference=np.array_split(dtraj, ALANINE_BLOCKS),
+                held_out=[dtraj[n_train:]], metastable_sets=sets,
+                chain_length=sizes.alanine_chain_length, discretizer=disc)
 
 
 def prinz_case(sizes, seed):

@@ -40,14 +40,14 @@ def test_quick_uses_quick_sizes_and_bounds(fidelity, quick):
     assert set(results["cases"]) == {"four_state", "linear_three_state",
                                      "triangular_three_state", "prinz_four_well",
                                      "projected_grid", "hidden_dwell", "alanine_dipeptide phi",
-                                     "alanine_dipeptide psi"}
+                                     "alanine_dipeptide psi", "alanine_dipeptide phi,psi"}
 
 
 @pytest.mark.slow
 def test_quick_statistics_are_well_formed(quick):
     results, _ = quick
     sizes = {"four_state": 4, "linear_three_state": 3, "triangular_three_state": 3,
-             "hidden_dwell": 3}
+             "hidden_dwell": 3, "alanine_dipeptide phi,psi": 40}
     for name, case in results["cases"].items():
         n = sizes.get(name, 20)
         assert [row["seed"] for row in case["seeds"]] == [0, 1]
