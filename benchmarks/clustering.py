@@ -51,9 +51,9 @@ def deeptime_same_work(x, n_states):
 
     y = (x - x.mean(axis=0)) / x.std(axis=0)
     fit_points = y[::-(-len(y) // _features.KMEANS_MAX_FIT_FRAMES)]
-    best = min((KMeans(n_states, fixed_seed=k, n_jobs=1, tolerance=_features.KMEANS_TOLERANCE)
-                 .fit(fit_points).fetch_model()
-                for k in range(_features.KMEANS_N_INIT)), key=lambda m: m.inertia)
+    starts = [KMeans(n_states, fixed_seed=k, n_jobs=1, tolerance=_features.KMEANS_TOLERANCE)
+              for k in range(_features.KMEANS_N_INIT)]
+    best = min((km.fit(fit_points).fetch_model() for km in starts), key=lambda m: m.inertia)
     return ClusterModel(best.cluster_centers).transform(y)
 
 
