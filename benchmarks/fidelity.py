@@ -31,7 +31,8 @@ What it does, per system
    (a 1-D four-well Brownian system): one trajectory per seed. The Markov
    chains of :mod:`mdlstm.systems.markov_chains` (a grid walker seen through
    x, whose exact MFPTs are known, and a chain with a heavy-tailed rare
-   state): walkers per seed. Alanine dipeptide: the bundled trajectory, CVs
+   state): walkers per seed. Alanine dipeptide: a 100 ns OpenMM run
+   (``benchmarks/data``; quick mode: the bundled 22 ns), CVs
    :math:`\phi` and :math:`\psi`, each alone and the two together; the first
    80 % trains every seed's models, the last 20 % is the held-out block.
 2. **States.** Langevin: nearest x-centre after the paper's smoothing (50
@@ -113,10 +114,11 @@ import math
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
-from mdlstm import Discretizer, LSTMEstimator, compare, cv
+from mdlstm import Discretizer, LSTMEstimator, compare
 from mdlstm._format import markdown_table
 from mdlstm.pipeline import learn
 from mdlstm.systems import alanine_dipeptide, langevin, markov_chains
@@ -142,6 +144,8 @@ LANGEVIN_SETS = {"four_state": [[0, 2], [1, 3]],
 FAST_PAIRS = ((0, 2), (2, 0), (1, 3), (3, 1))
 SLOW_PAIRS = ((0, 1), (1, 0), (2, 3), (3, 2))
 ALANINE = "alanine_dipeptide"
+#: (phi, psi) of the 100 ns run, 1 ps apart (``benchmarks/data/alanine_dipeptide_100ns.py``).
+ALANINE_100NS = Path(__file__).parent / "data" / "alanine_dipeptide_100ns.npz"
 #: deeptime's 1-D four-well Brownian system (Prinz potential), 20 uniform bins.
 PRINZ = "prinz_four_well"
 #: Markov chains with exact answers (:mod:`mdlstm.systems.markov_chains`).
@@ -174,6 +178,8 @@ class Sizes:
         Characters per chain, Langevin systems.
     alanine_chain_length : int
         Characters per chain, alanine dipeptide.
+    alanine_run : {"100ns", "bundled"}
+        The alanine dipeptide MD (:func:`alanine_dihedrals`).
     seeds : int
         Independent pipeline runs per system (each one ``n_models`` models).
     n_models : int
@@ -196,6 +202,7 @@ class Sizes:
     n_chains: int
     chain_length: int
     alanine_chain_length: int
+    alanine_run: str
     seeds: int
     n_models: int
     estimator: dict
@@ -214,7 +221,8 @@ class Sizes:
 #: sampling noise stays below the bounds. Every system is trained with the
 #: library defaults: three models per seed, five seeds.
 FULL = Sizes(train_walkers=16, ref_walkers=81, walker_frames=100_000, n_chains=64,
-             chain_length=100_000, alanine_chain_length=17_600, seeds=5, n_models=3,
+             chain_length=100_000, alanine_chain_length=80_000, alanine_run="100ns", seeds=5,
+             n_models=3,
              estimator={}, prinz_frames=200_000,
              chain_walkers={"projected_grid": 4, "hidden_dwell": 1},
              chain_frames={"projected_grid": 100_000, "hidden_dwell": 300_000})
@@ -223,7 +231,8 @@ FULL = Sizes(train_walkers=16, ref_walkers=81, walker_frames=100_000, n_chains=6
 #: seed. Windows of 20 characters and a 1e-2 peak learning rate reach a
 #: usable 4-state model in 8 epochs.
 QUICK = Sizes(train_walkers=8, ref_walkers=16, walker_frames=25_000, n_chains=16,
-              chain_length=15_000, alanine_chain_length=5_000, seeds=2, n_models=2,
+              chain_length=15_000, alanine_chain_length=5_000, alanine_run="bundled", seeds=2,
+              n_models=2,
               estimator={"epochs": 8, "seq_length": 20, "learning_rate": 1e-2},
               prinz_frames=40_000,
               chain_walkers={"projected_grid": 2, "hidden_dwell": 1},
@@ -331,16 +340,17 @@ def langevin_case(system, x_ref, x_replicas, sizes, raw=False):
                 discretizer=disc)
 
 
-def alanine_dihedrals():
-    """Backbone phi and psi (radians) of every frame of the bundled alanine dipeptide run."""
-    from mdlstm.analysis import CVSeries
+def alanine_dihedrals(sizes):
+    """Backbone phi and psi (radians, shape (n_frames, 2)) of the run `sizes` names.
 
-    u = alanine_dipeptide.universe()
-    residue = u.residues[1]
-    series = {}
-    for name, atoms in (("phi", residue.phi_selection()), ("psi", residue.psi_selection())):
-        series[name] = CVSeries(u, cv.Dihedral(atoms, name=name)).run().results.cv
-    return series
+    ``"100ns"``: the 100 ns run of ``benchmarks/data`` (made by
+    ``benchmarks/data/alanine_dipeptide_100ns.py``); ``"bundled"``: the
+    package's 22 ns.
+    """
+    if sizes.alanine_run == "bundled":
+        return alanine_dipeptide.backbone_dihedrals(alanine_dipeptide.universe())
+    with np.load(ALANINE_100NS) as data:
+        return data["phi_psi"].astype(np.float64)
 
 
 #: k-means states of alanine dipeptide's (phi, psi) plane.
@@ -351,7 +361,7 @@ def conformations(centers):
     """The four conformations of alanine dipeptide, as lists of (phi, psi) states.
 
     A state belongs to the region of its centre (radians); the bounds sit at the
-    minima of the psi histograms of the bundled run, each side of phi = 0:
+    minima of the psi histograms of the MD, each side of phi = 0:
     beta/C7eq (phi < 0, psi outside [-120, 60) degrees), alpha_R (phi < 0, psi
     in [-120, 60)), alpha_L (phi > 0, psi in [-120, 100)) and the phi > 0 states
     with psi near 180 degrees (C7ax side, about 2 % of the frames).
@@ -373,7 +383,7 @@ def alanine_cases(sizes):
     k-means clusters, both columns periodic, seed 0) are cut into the four
     conformations of :func:`conformations`, which cover every state.
     """
-    dihedrals = alanine_dihedrals()
+    dihedrals = dict(zip(("phi", "psi"), alanine_dihedrals(sizes).T))
     cores = {"phi": ((-np.pi, -np.pi / 6), (np.pi / 6, 2 * np.pi / 3)),
              "psi": ((-np.pi / 2, 0.0), (np.pi / 2, np.pi))}
     cases = []

@@ -82,6 +82,7 @@ Functions and constants
 -----------------------
 .. autofunction:: files
 .. autofunction:: universe
+.. autofunction:: backbone_dihedrals
 .. autofunction:: simulate
 """
 import argparse
@@ -95,7 +96,8 @@ import numpy as np
 from tqdm import tqdm
 
 __all__ = ["TEMPERATURE", "FRAME_INTERVAL", "N_FRAMES", "TIME_STEP", "FRICTION",
-           "EQUILIBRATION", "FORCE_FIELD", "files", "universe", "simulate"]
+           "EQUILIBRATION", "FORCE_FIELD", "files", "universe", "backbone_dihedrals",
+           "simulate"]
 
 #: Temperature of the bundled simulation (K).
 TEMPERATURE = 600.0
@@ -168,6 +170,29 @@ def universe():
         :data:`FRAME_INTERVAL` (ps).
     """
     return mda.Universe(*files())
+
+
+def backbone_dihedrals(u):
+    """Backbone dihedrals phi and psi of the alanine on every frame.
+
+    Parameters
+    ----------
+    u : MDAnalysis.core.universe.Universe
+        An alanine dipeptide system with the bundled topology's residues
+        (ACE, ALA, NME), e.g. :func:`universe` or a run of :func:`simulate`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_frames, 2)
+        phi and psi of residue 1 (radians, in (-pi, pi]).
+    """
+    from mdlstm import cv
+    from mdlstm.analysis import CVSeries
+
+    residue = u.residues[1]
+    dihedrals = [cv.Dihedral(residue.phi_selection(), name="phi"),
+                 cv.Dihedral(residue.psi_selection(), name="psi")]
+    return CVSeries(u, dihedrals).run().results.cv
 
 
 def _steps_per_frame(frame_interval):
