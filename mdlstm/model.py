@@ -34,13 +34,16 @@ from ._checks import as_dtraj_list, check_states, positive_float, positive_int, 
 from ._io import (FORMAT_VERSION, _FileSink, _MemorySink, atomic_write, load_generated,
                   read_model, write_model)
 
-__all__ = ["LSTMConfig", "CharLSTM", "LSTMModel", "atomic_write", "load_generated", "prompts",
+__all__ = ["LSTMConfig", "CharLSTM", "LSTMModel", "atomic_write", "generate_together",
+           "load_generated", "prompts",
            "resolve_device", "sequence_nll", "FORMAT_VERSION", "MASKS"]
 
 
 #: What :meth:`LSTMModel.generate` may forbid: nothing, states the training
 #: data never visited, or also one-step transitions it never made.
 MASKS = (None, "states", "transitions")
+#: Steps sampled between random-number draws (``chunk_steps``).
+GENERATION_CHUNK = 4096
 
 
 def resolve_device(device):
@@ -173,6 +176,13 @@ class CharLSTM(nn.Module):
 class _Stepper:
     """One-character-at-a-time LSTM update for sampling, with fused inputs.
 
+    Advances the chains of ``K`` networks of one shape together: their
+    weights are stacked, every product is one batched ``bmm`` over the
+    models, so a step of ``K`` models costs the tensor operations of one
+    (a CPU step of a small LSTM is bound by their dispatch, not by
+    arithmetic). States are ``(K, B)``, ``h``/``c`` lists per layer of
+    ``(K, B, hidden)``.
+
     Because the input of the first layer is one of ``n_states`` embeddings,
     its input projection ``W_ih e + b_ih + b_hh`` is a lookup table computed
     once; a step then costs one ``h @ W_hh`` product per layer and the head.
@@ -183,29 +193,50 @@ class _Stepper:
     The rows of the cell-input gate ``g`` are doubled in the weights (exact
     in floating point), so one ``sigmoid`` covers all four gates.
 
-    ``logit_mask`` (n_states, n_states), added to the logits by the current
-    state, forbids states or transitions with ``-inf`` entries.
+    ``logit_masks`` (one ``(n_states, n_states)`` tensor or None per
+    network), added to the logits by the current state, forbid states or
+    transitions with ``-inf`` entries.
     """
 
     @torch.no_grad()
-    def __init__(self, net: CharLSTM, logit_mask=None):
-        self.logit_mask = logit_mask
-        lstm = net.lstm
-        self.n_layers = lstm.num_layers
-        hidden = lstm.hidden_size
+    def __init__(self, nets, logit_masks=None):
+        lstm = nets[0].lstm
+        self.n_layers, hidden = lstm.num_layers, lstm.hidden_size
+        self.n_states = nets[0].embedding.num_embeddings
+        device = nets[0].head.weight.device
         # gate order i, f, g, o: double the pre-activations of g
-        scale = torch.ones(4 * hidden, device=net.head.weight.device)
+        scale = torch.ones(4 * hidden, device=device)
         scale[2 * hidden:3 * hidden] = 2.0
-        w = [(getattr(lstm, f"weight_ih_l{k}") * scale[:, None],
-              getattr(lstm, f"weight_hh_l{k}") * scale[:, None],
-              (getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")) * scale)
-             for k in range(self.n_layers)]
-        self.table = net.embedding.weight @ w[0][0].T + w[0][2]
-        self.w_hh = [wk[1].T.contiguous() for wk in w]
-        self.w_ih = [None] + [wk[0].T.contiguous() for wk in w[1:]]
-        self.b = [None] + [wk[2] for wk in w[1:]]
-        self.w_out = net.head.weight.T.contiguous()
-        self.b_out = net.head.bias
+
+        def stacked(weights):
+            return torch.stack(weights).contiguous()
+
+        def layer(net, k):
+            return (getattr(net.lstm, f"weight_ih_l{k}") * scale[:, None],
+                    getattr(net.lstm, f"weight_hh_l{k}") * scale[:, None],
+                    (getattr(net.lstm, f"bias_ih_l{k}")
+                     + getattr(net.lstm, f"bias_hh_l{k}")) * scale)
+
+        w = [[layer(net, k) for net in nets] for k in range(self.n_layers)]
+        # lookup tables of all models in one (K * n_states, 4 hidden) matrix
+        self.table = torch.cat([net.embedding.weight @ wk[0].T + wk[2]
+                                for net, wk in zip(nets, w[0])])
+        self.offsets = torch.arange(len(nets), device=device)[:, None] * self.n_states
+        self.w_hh = [stacked([wk[1].T for wk in layer_w]) for layer_w in w]
+        self.w_ih = [None] + [stacked([wk[0].T for wk in layer_w]) for layer_w in w[1:]]
+        self.b = [None] + [stacked([wk[2][None] for wk in layer_w]) for layer_w in w[1:]]
+        self.w_out = stacked([net.head.weight.T for net in nets])
+        self.b_out = stacked([net.head.bias[None] for net in nets])
+        masks = list(logit_masks or [None] * len(nets))
+        self.logit_mask = None
+        if any(m is not None for m in masks):
+            zeros = torch.zeros((self.n_states, self.n_states), device=device)
+            self.logit_mask = torch.cat([zeros if m is None else m for m in masks])
+
+    def _rows(self, table, states):
+        """Row ``states[k, b]`` of model ``k``'s block of ``table``: (K, B, width)."""
+        flat = (states + self.offsets).reshape(-1)
+        return table.index_select(0, flat).reshape(*states.shape, -1)
 
     @torch.no_grad()  # sampling needs no gradients, and the gates are updated in place
     def __call__(self, states, h, c):
@@ -213,16 +244,16 @@ class _Stepper:
         x = None
         for k in range(self.n_layers):
             if k == 0:
-                gates = torch.addmm(self.table.index_select(0, states), h[k], self.w_hh[k])
+                gates = torch.baddbmm(self._rows(self.table, states), h[k], self.w_hh[k])
             else:
-                gates = torch.addmm(self.b[k], x, self.w_ih[k]).addmm_(h[k], self.w_hh[k])
-            i, f, g, o = gates.sigmoid_().chunk(4, dim=1)
+                gates = torch.baddbmm(self.b[k], x, self.w_ih[k]).baddbmm_(h[k], self.w_hh[k])
+            i, f, g, o = gates.sigmoid_().chunk(4, dim=2)
             c[k] = torch.addcmul(f * c[k], i, g.mul_(2).sub_(1))
             h[k] = o * _tanh(c[k])
             x = h[k]
-        logits = torch.addmm(self.b_out, x, self.w_out)
+        logits = torch.baddbmm(self.b_out, x, self.w_out)
         if self.logit_mask is not None:
-            logits += self.logit_mask.index_select(0, states)
+            logits += self._rows(self.logit_mask, states)
         return logits
 
 
@@ -293,8 +324,8 @@ class LSTMModel:
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def generate(self, n_steps, n_trajectories=16, prompt=None, temperature=1.0,
-                 seed=None, progress=False, out=None, resume=False, chunk_steps=4096,
-                 mask="states"):
+                 seed=None, progress=False, out=None, resume=False,
+                 chunk_steps=GENERATION_CHUNK, mask="states"):
         """Sample new state sequences, all chains advancing together as one batch.
 
         Parameters
@@ -353,8 +384,7 @@ class LSTMModel:
         n_trajectories = positive_int(n_trajectories, "n_trajectories")
         temperature = positive_float(temperature, "temperature")
         chunk_steps = positive_int(chunk_steps, "chunk_steps")
-        if not (mask is None or isinstance(mask, str)) or mask not in MASKS:
-            raise ValueError(f"mask must be 'states', 'transitions' or None, got {mask!r}")
+        _check_mask(mask)
         if resume and out is None:
             raise ValueError("resume=True needs out, the file of the interrupted generation")
         gen = torch.Generator(device=self.device)
@@ -370,29 +400,8 @@ class LSTMModel:
                         "prompt": hashlib.sha256(prompt.cpu().numpy().tobytes()).hexdigest()}
             sink = _FileSink(out, (n_trajectories, n_steps), dtype[0], settings, resume)
 
-        step = _Stepper(self.network, self._logit_mask(mask))
-        h, c = self._warm_up(prompt)
-        states = prompt[:, -1]
-        done = sink.restore(h, c, states, gen)
-        bar = _progress(n_steps, progress, "generating")
-        bar.update(done)
-        for start in range(done, n_steps, chunk_steps):
-            stop = min(start + chunk_steps, n_steps)
-            # one uniform per chain and step, drawn per chunk: inverse-CDF sampling
-            uniforms = torch.rand((stop - start, n_trajectories, 1), generator=gen,
-                                  device=self.device)
-            block = torch.empty((n_trajectories, stop - start), dtype=dtype[1],
-                                device=self.device)
-            for t in range(stop - start):
-                logits = step(states, h, c)
-                cdf = torch.softmax(logits / temperature, dim=1).cumsum_(dim=1)
-                states = torch.searchsorted(cdf, uniforms[t] * cdf[:, -1:]).squeeze_(1)
-                states.clamp_(max=self.n_states - 1)
-                block[:, t] = states
-            sink.write(start, block, h, c, states, gen)
-            bar.update(stop - start)
-        bar.close()
-        return sink.result()
+        return _sample([self], [prompt], sink, gen, n_steps, temperature, chunk_steps,
+                       progress, mask)
 
     def _logit_mask(self, mask):
         """(n_states, n_states) additive logit mask by current state, or None."""
@@ -524,6 +533,104 @@ class LSTMModel:
         return cls(net, header["metadata"], device=device)
 
 
+@torch.no_grad()
+def generate_together(models, n_steps, prompts, temperature=1.0, seed=None, progress=False,
+                      mask="states"):
+    """Chains of several models of one shape, sampled together as one batch.
+
+    Every step of all the models is one set of batched tensor operations, so
+    ``K`` models take about the time of one where a step costs the dispatch
+    of its operations rather than arithmetic (a small LSTM on a CPU).
+    :func:`mdlstm.pipeline.learn` generates from its models this way.
+
+    Parameters
+    ----------
+    models : list of LSTMModel
+        Models of one configuration, on one device.
+    n_steps : int
+        Characters generated per chain.
+    prompts : list of array_like of int
+        One 2-D prompt ``(n_chains_k, length_k)`` per model: model ``k``
+        generates ``n_chains_k`` chains, each after its row of the prompt.
+    temperature, seed, progress, mask
+        As in :meth:`LSTMModel.generate`; one seed for all the models.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The ``(n_chains_k, n_steps)`` chains of every model, in the smallest
+        unsigned integer type that holds the states.
+    """
+    models = list(models)
+    if not models or not all(isinstance(m, LSTMModel) for m in models):
+        raise TypeError("models must be a non-empty list of LSTMModel")
+    first = models[0]
+    if any(m.config != first.config or m.device != first.device for m in models):
+        raise ValueError("models must share one configuration and one device to be "
+                         f"sampled together; got {[str(m) for m in models]}")
+    prompts = list(prompts)
+    if len(prompts) != len(models):
+        raise ValueError(f"prompts must hold one prompt per model: {len(prompts)} prompts "
+                         f"for {len(models)} models")
+    n_steps = positive_int(n_steps, "n_steps")
+    temperature = positive_float(temperature, "temperature")
+    _check_mask(mask)
+    rows = []
+    for k, prompt in enumerate(prompts):
+        if np.ndim(prompt) != 2:
+            raise ValueError(f"prompts[{k}] must be 2-D (n_chains, length), "
+                             f"got shape {np.shape(prompt)}")
+        rows.append(len(prompt))
+    gen = torch.Generator(device=first.device)
+    gen.manual_seed(seed_value(seed))
+    tensors = [m._prompt(p, n, gen) for m, p, n in zip(models, prompts, rows)]
+    # models with fewer chains repeat their last one; the copies are dropped
+    width = max(rows)
+    tensors = [torch.cat([t, t[-1:].expand(width - len(t), -1)]) for t in tensors]
+    sink = _MemorySink((len(models) * width, n_steps), _state_dtype(first.n_states)[1],
+                       first.device)
+    chains = _sample(models, tensors, sink, gen, n_steps, temperature, GENERATION_CHUNK,
+                     progress, mask).reshape(len(models), width, n_steps)
+    return [chains[k, :n] for k, n in enumerate(rows)]
+
+
+def _sample(models, prompts, sink, gen, n_steps, temperature, chunk_steps, progress, mask):
+    """Sample the chains of `models` after their `prompts` (tensors, one per model,
+    of equal rows) into `sink`, which sees them as rows, model after model."""
+    step = _Stepper([m.network for m in models], [m._logit_mask(mask) for m in models])
+    warm = [m._warm_up(p) for m, p in zip(models, prompts)]
+    h = [torch.stack([w[0][k] for w in warm]) for k in range(step.n_layers)]
+    c = [torch.stack([w[1][k] for w in warm]) for k in range(step.n_layers)]
+    states = torch.stack([p[:, -1] for p in prompts])
+    n_models, width = states.shape
+
+    def rows(layers):
+        return [x.reshape(n_models * width, -1) for x in layers]
+
+    # views of h, c and states: a resumed run's state is copied into them
+    done = sink.restore(rows(h), rows(c), states.view(-1), gen)
+    dtype = _state_dtype(step.n_states)[1]
+    bar = _progress(n_steps, progress, "generating")
+    bar.update(done)
+    for start in range(done, n_steps, chunk_steps):
+        stop = min(start + chunk_steps, n_steps)
+        # one uniform per chain and step, drawn per chunk: inverse-CDF sampling
+        uniforms = torch.rand((stop - start, n_models, width, 1), generator=gen,
+                              device=states.device)
+        block = torch.empty((n_models, width, stop - start), dtype=dtype, device=states.device)
+        for t in range(stop - start):
+            logits = step(states, h, c)
+            cdf = torch.softmax(logits / temperature, dim=2).cumsum_(dim=2)
+            states = torch.searchsorted(cdf, uniforms[t] * cdf[..., -1:]).squeeze_(2)
+            states.clamp_(max=step.n_states - 1)
+            block[:, :, t] = states
+        sink.write(start, block.view(n_models * width, -1), rows(h), rows(c),
+                   states.reshape(-1), gen)
+        bar.update(stop - start)
+    bar.close()
+    return sink.result()
+
+
 def prompts(dtrajs, n, length):
     """The prompts of ``n`` chains: windows of the data at evenly spaced positions.
 
@@ -581,6 +688,11 @@ def sequence_nll(network, trajs, device, chunk=10_000):
                 logits[0], x[0, start + 1:stop + 1], reduction="sum").item()
             count += stop - start
     return total, count
+
+
+def _check_mask(mask):
+    if not (mask is None or isinstance(mask, str)) or mask not in MASKS:
+        raise ValueError(f"mask must be 'states', 'transitions' or None, got {mask!r}")
 
 
 def _state_dtype(n_states):

@@ -112,7 +112,7 @@ def learn(dtrajs, estimator=None, *, n_models=3, n_chains=16, n_steps=None, temp
     -------
     Learned
     """
-    from .model import prompts, resolve_device
+    from .model import generate_together, prompts, resolve_device
     from .train import LSTMEstimator, fit_many
 
     trajs = as_dtraj_list(dtrajs, "dtrajs")
@@ -143,10 +143,9 @@ def learn(dtrajs, estimator=None, *, n_models=3, n_chains=16, n_steps=None, temp
     models = [est.fetch_model() for est in fitted]
     starts = prompts(trajs, n_chains, fitted[0].seq_length)
     shares = np.array_split(np.arange(n_chains), n_models)
-    generated = np.concatenate([
-        model.generate(n_steps, n_trajectories=len(rows), prompt=starts[rows],
-                       temperature=temperature, seed=seed + k, progress=progress, mask=mask)
-        for k, (model, rows) in enumerate(zip(models, shares))])
+    generated = np.concatenate(generate_together(
+        models, n_steps, [starts[rows] for rows in shares], temperature=temperature,
+        seed=seed, progress=progress, mask=mask))
     owners = np.concatenate([np.full(len(rows), k) for k, rows in enumerate(shares)])
     return Learned(estimators=fitted, models=models, generated=generated,
                    generated_models=owners, seeds=seeds)

@@ -24,11 +24,62 @@ def model():
 def test_stepper_matches_network_forward(model):
     seq = torch.tensor([[0, 3, 1, 4, 4, 2, 0, 1]])
     expected, _ = model.network(seq)
-    step = _Stepper(model.network)
-    zeros = torch.zeros(1, 16)
+    step = _Stepper([model.network])
+    zeros = torch.zeros(1, 1, 16)
     h, c = [zeros, zeros.clone()], [zeros.clone(), zeros.clone()]
-    got = torch.stack([step(seq[:, t], h, c) for t in range(seq.shape[1])], dim=1)
+    got = torch.stack([step(seq[None, :, t], h, c)[0] for t in range(seq.shape[1])], dim=1)
     np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), atol=1e-6)
+
+
+def test_stepper_of_several_networks_steps_each_as_its_own(model):
+    """Stacked weights: every model's chains see only that model's network."""
+    torch.manual_seed(1)
+    other = CharLSTM(5, embedding_dim=4, hidden_size=16, n_layers=2)
+    seqs = torch.tensor([[[0, 3, 1, 4, 4, 2]], [[2, 2, 1, 0, 3, 4]]])  # (model, chain, time)
+    step = _Stepper([model.network, other])
+    h = [torch.zeros(2, 1, 16) for _ in range(2)]
+    c = [torch.zeros(2, 1, 16) for _ in range(2)]
+    got = torch.stack([step(seqs[:, :, t], h, c) for t in range(seqs.shape[2])], dim=2)
+    for k, net in enumerate((model.network, other)):
+        expected, _ = net(seqs[k])
+        np.testing.assert_allclose(got[k].numpy(), expected.detach().numpy(), atol=1e-6)
+
+
+def test_generate_together_follows_each_model(model):
+    """Sampled together, each model's first steps follow its own softmax; one model
+    alone gives the chains of LSTMModel.generate."""
+    from mdlstm.model import generate_together
+
+    torch.manual_seed(1)
+    other = LSTMModel(CharLSTM(5, embedding_dim=4, hidden_size=16, n_layers=2), device="cpu")
+    prompt = np.array([1, 2, 3])
+    first = generate_together([model, other], 1, [np.tile(prompt, (30_000, 1)),
+                                                 np.tile(prompt, (20_000, 1))], seed=1)
+    assert [f.shape for f in first] == [(30_000, 1), (20_000, 1)]
+    for m, chains in zip((model, other), first):
+        with torch.no_grad():
+            logits, _ = m.network(torch.tensor(prompt[None]))
+        probs = torch.softmax(logits[0, -1], 0).numpy()
+        freq = np.bincount(chains[:, 0], minlength=5) / len(chains)
+        np.testing.assert_allclose(freq, probs, atol=0.015)
+    starts = np.tile(prompt, (6, 1))
+    alone = generate_together([model], 40, [starts], seed=9)[0]
+    np.testing.assert_array_equal(alone, model.generate(40, n_trajectories=6, prompt=starts,
+                                                        seed=9))
+
+
+def test_generate_together_checks_its_arguments(model):
+    from mdlstm.model import generate_together
+
+    small = LSTMModel(CharLSTM(5, hidden_size=8), device="cpu")
+    with pytest.raises(ValueError, match="one configuration"):
+        generate_together([model, small], 5, [[[0]], [[0]]])
+    with pytest.raises(ValueError, match="one prompt per model"):
+        generate_together([model, model], 5, [[[0]]])
+    with pytest.raises(ValueError, match=r"prompts\[0\] must be 2-D"):
+        generate_together([model], 5, [[0, 1]])
+    with pytest.raises(TypeError, match="list of LSTMModel"):
+        generate_together([model.network], 5, [[[0]]])
 
 
 def test_generate_shape_dtype_and_seed(model):
