@@ -19,7 +19,9 @@ generation
     for 16 chains, against (a) the paper's sampler, :func:`naive_generate`:
     one chain, the whole Embedding/LSTM/Linear forward on one character per
     step with the state carried over, ``torch.multinomial``; and (b) deeptime's
-    ``MarkovStateModel.simulate`` (one chain, 20 states).
+    ``MarkovStateModel.simulate`` (one chain, 20 states); and 16 chains of each
+    of three models sampled together (:func:`mdlstm.model.generate_together`,
+    what ``LSTMDynamics`` does with its three models) against 16 chains of one.
 simulated time
     Picoseconds generated per wall second (1,000 chains, 1 ps per character,
     the bundled data's frame interval) against OpenMM on alanine dipeptide with
@@ -91,7 +93,7 @@ import torch.utils.mkldnn
 import mdlstm
 from mdlstm import LSTMEstimator, LSTMModel
 from mdlstm._format import markdown_table
-from mdlstm.model import CharLSTM, resolve_device
+from mdlstm.model import CharLSTM, generate_together, resolve_device
 from mdlstm.systems import alanine_dipeptide
 from mdlstm.train import PRECISIONS, fit_many
 
@@ -100,6 +102,9 @@ N_STATES = 20
 #: The paper's network (embedding, hidden units, layers) and its alanine dipeptide one.
 PAPER_NET = (8, 64, 1)
 ALANINE_NET = (128, 1024, 1)
+#: Models sampled together (``mdlstm.model.generate_together``), as many as
+#: ``LSTMDynamics`` trains by default.
+TOGETHER = 3
 #: Model time step (ps): one character is one frame of the bundled trajectory.
 MODEL_DT = alanine_dipeptide.FRAME_INTERVAL
 
@@ -270,17 +275,23 @@ def bench_generation(sizes, device, threads):
     -------
     dict
         ``{threads: rates}``; rates in characters (steps) per second for
-        ``"many"`` and ``"few"`` chains, the ``"naive"`` loop and the ``"msm"``,
+        ``"many"`` and ``"few"`` chains, ``"few"`` chains of each of
+        :data:`TOGETHER` models sampled ``"together"``, the ``"naive"`` loop and
+        the ``"msm"``,
         and in simulated ps per second for ``"md"``.
     """
     model = paper_model(device)
     msm = _msm()
     md_run, md_ps = openmm_run(sizes.md_steps)
+    few_prompt = np.zeros((sizes.few_chains, 1), dtype=np.int64)
     work = {  # name: (function, amount of work it does)
         "many": (lambda: model.generate(sizes.chain_steps, sizes.chains, seed=0),
                  sizes.chains * sizes.chain_steps),
         "few": (lambda: model.generate(sizes.few_steps, sizes.few_chains, seed=0),
                 sizes.few_chains * sizes.few_steps),
+        "together": (lambda: generate_together([model] * TOGETHER, sizes.few_steps,
+                                               [few_prompt] * TOGETHER, seed=0),
+                     TOGETHER * sizes.few_chains * sizes.few_steps),
         "naive": (lambda: naive_generate(model.network, sizes.naive_steps),
                   sizes.naive_steps),
         "msm": (lambda: msm.simulate(sizes.msm_steps, start=0, seed=1), sizes.msm_steps),
@@ -682,6 +693,9 @@ def generation_rows(sizes, rates, threads):
                 f"> {TARGET_GEN_VS_NAIVE:g}x", _verdict(speedup > TARGET_GEN_VS_NAIVE)),
             Row(f"generation, {few} vs naive loop ({tag})", _num(r["few"], "chars/s"),
                 _num(r["naive"], "chars/s"), _num(r["few"] / r["naive"]) + "x"),
+            Row(f"generation, {TOGETHER} models x {few} together vs one after another "
+                f"({tag})", _num(r["together"], "chars/s"), _num(r["few"], "chars/s"),
+                _num(r["together"] / r["few"]) + "x"),
             Row(f"generation, {many} vs deeptime MSM ({tag})", _num(r["many"], "chars/s"),
                 _num(r["msm"], "steps/s"), _num(r["many"] / r["msm"]) + "x"),
             Row(f"generation, {few} vs deeptime MSM ({tag})", _num(r["few"], "chars/s"),
