@@ -266,6 +266,14 @@ class LSTMDynamics(CVSeries):
         Sampling temperature (1.0 samples the learned distribution).
     lagtimes : list of int, optional
         Lag times (steps) of the implied-timescale comparison.
+    metastable_sets : list of list of int, or callable, optional
+        At least two disjoint sets of states between which the comparison
+        measures populations, rates and MFPTs (states may belong to none);
+        or a function of the fitted discretizer that returns them, for
+        states known only once they are fitted (k-means), e.g. by their
+        centres: ``lambda disc: [np.flatnonzero(disc.centers_[:, 0] < 0),
+        np.flatnonzero(disc.centers_[:, 0] >= 0)]``. Checked before training.
+        Default: PCCA+ of the MD MSM (:func:`mdlstm.compare`).
     seed : int, optional
         Seeds training, prompts and sampling; drawn at random (and stored in
         ``results.seed``) when None.
@@ -311,7 +319,7 @@ class LSTMDynamics(CVSeries):
 
     def __init__(self, atomgroup, cv, n_states=20, discretizer=None, estimator=None,
                  n_steps=None, n_trajectories=16, n_models=3, temperature=1.0, lagtimes=None,
-                 mask="states", seed=None, verbose=False, **kwargs):
+                 mask="states", metastable_sets=None, seed=None, verbose=False, **kwargs):
         # train.py imports no torch: unpickling this analysis on a dask worker stays light
         from .train import LSTMEstimator
 
@@ -341,6 +349,11 @@ class LSTMDynamics(CVSeries):
         if lagtimes is not None:
             lagtimes = [positive_int(lag, "lagtimes") for lag in lagtimes]
         self._lagtimes = lagtimes
+        if not (metastable_sets is None or callable(metastable_sets)
+                or isinstance(metastable_sets, (list, tuple))):
+            raise TypeError("metastable_sets must be a list of sets of states or a function "
+                            f"of the fitted discretizer, got {type(metastable_sets).__name__}")
+        self._metastable_sets = metastable_sets
         self._min_frames = self._estimator.seq_length + 1
 
     def _why_min_frames(self):
@@ -381,6 +394,7 @@ class LSTMDynamics(CVSeries):
     # ------------------------------------------------------------ the pipeline
     def _conclude(self):
         from .pipeline import evaluate, learn
+        from .validate._statistics import _check_metastable_sets
 
         super()._conclude()
         self.results.seed = self._seed
@@ -394,6 +408,11 @@ class LSTMDynamics(CVSeries):
         dtrajs = disc.transform(pieces)
         self.results.discretizer = disc
         self.results.dtraj = np.concatenate(dtrajs)
+        sets = self._metastable_sets
+        if callable(sets):
+            sets = sets(disc)
+        if sets is not None:  # before training: a bad set costs no training time
+            sets = _check_metastable_sets(sets, disc.n_states_)
 
         meta = {"cv": self._describe_cvs(), "discretizer": disc.to_dict(),
                 "dt": self.results.dt, "time_unit": "ps"}
@@ -409,7 +428,8 @@ class LSTMDynamics(CVSeries):
         self.results.generated_models = learned.generated_models
         self.results.comparison = evaluate(dtrajs, learned, dt=self.results.dt, time_unit="ps",
                                            lagtimes=self._lagtimes,
-                                           state_values=self._state_values(), seed=self._seed)
+                                           state_values=self._state_values(),
+                                           metastable_sets=sets, seed=self._seed)
 
     def _state_values(self):
         """CV value of each state for the 1-D figures and nearest-state fallbacks (one CV)."""

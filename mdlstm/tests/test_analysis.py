@@ -239,6 +239,38 @@ def test_estimator_shortcuts_are_the_estimators_parameters(chain):
         LSTMDynamics(u, x, hidden_size=0)
 
 
+def test_metastable_sets_given_or_made_from_the_discretizer(chain):
+    u = _universe(chain)
+    x = cv.Coordinate(u.atoms, "x")
+    given = LSTMDynamics(u, x, n_states=6, metastable_sets=[[0, 1], [4, 5]], **FAST).run()
+    assert [s.tolist() for s in given.results.comparison.metastable_sets] == [[0, 1], [4, 5]]
+
+    def halves(disc):
+        return [np.flatnonzero(disc.centers_ < disc.centers_.mean()),
+                np.flatnonzero(disc.centers_ >= disc.centers_.mean())]
+
+    made = LSTMDynamics(u, x, n_states=6, metastable_sets=halves, **FAST).run()
+    assert [s.tolist() for s in made.results.comparison.metastable_sets] == [[0, 1, 2],
+                                                                             [3, 4, 5]]
+
+
+def test_bad_metastable_sets_fail_before_training(chain, monkeypatch):
+    import mdlstm.pipeline
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained despite bad metastable_sets")
+
+    monkeypatch.setattr(mdlstm.pipeline, "learn", no_training)
+    u = _universe(chain)
+    x = cv.Coordinate(u.atoms, "x")
+    with pytest.raises(TypeError, match="metastable_sets must be a list"):
+        LSTMDynamics(u, x, metastable_sets="S0", **FAST)
+    with pytest.raises(ValueError, match=r"metastable_sets\[1\] contains states outside"):
+        LSTMDynamics(u, x, n_states=6, metastable_sets=[[0], [6]], **FAST).run()
+    with pytest.raises(ValueError, match="overlap"):
+        LSTMDynamics(u, x, n_states=6, metastable_sets=lambda d: [[0, 1], [1]], **FAST).run()
+
+
 def test_rejects_more_models_than_chains(chain):
     u = _universe(chain)
     with pytest.raises(ValueError, match=r"n_trajectories \(2\) must be at least n_models \(3\)"):
