@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 EXPECTED = ["01_alanine_dipeptide.ipynb", "02_four_state_memory.ipynb",
-            "03_bring_your_own_data.ipynb", "04_going_big.ipynb"]
+            "03_bring_your_own_data.ipynb", "04_going_big.ipynb", "05_phi_psi.ipynb"]
 CELL_TIMEOUT_S = 600
 
 # Facts the text of each notebook states, printed by the notebook at reduced size.
@@ -32,6 +32,10 @@ STATED = {
     "04_going_big": ["first analysed frame of each file: [   0 1100]",
                      "resumed run identical: True",
                      "structures in their generated state: 100.0%"],
+    "05_phi_psi": ["11000 analysed frames of (phi, psi): results.cv has shape (11000, 2); "
+                   "one model step = 2 ps",
+                   "30 states: beta/C7eq 15, alpha_R 10, alpha_L 4, phi>0, psi~180 1",
+                   "Markov order 1  2.938 nats per character"],
 }
 
 
@@ -39,7 +43,7 @@ def _read(path):
     return nbformat.read(path, as_version=4)
 
 
-def test_the_four_tutorials_are_there():
+def test_the_five_tutorials_are_there():
     assert [p.name for p in NOTEBOOKS] == EXPECTED
 
 
