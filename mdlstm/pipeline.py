@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import os
+import threading
 
 import numpy as np
 
@@ -139,7 +141,16 @@ def learn(dtrajs, estimator=None, *, n_models=3, n_chains=16, n_steps=None, temp
         # progress bars of several processes would garble each other
         est.verbose = bool(progress and n_workers == 1)
         estimators.append(est)
+    warm = None
+    if n_workers > 1:
+        # while the workers train, this process only waits: import what the
+        # comparison needs meanwhile (deeptime takes seconds to import)
+        warm = threading.Thread(target=importlib.import_module, args=("mdlstm.validate",),
+                                daemon=True)
+        warm.start()
     fitted = fit_many(estimators, [trajs] * n_models, n_workers=n_workers, metadata=metadata)
+    if warm is not None:
+        warm.join()
     models = [est.fetch_model() for est in fitted]
     starts = prompts(trajs, n_chains, fitted[0].seq_length)
     shares = np.array_split(np.arange(n_chains), n_models)
