@@ -196,3 +196,17 @@ def test_lstm_dynamics_writes_a_generated_chain(tmp_path):
     assert written.trajectory.n_frames == 50
     assert written.trajectory.dt == pytest.approx(4.0)
     np.testing.assert_array_equal(_states_of(written), chain)
+
+
+def test_lstm_dynamics_of_two_cvs_writes_frames_of_the_generated_states(tmp_path):
+    """Several CVs: every written frame was assigned, in (x, y), the generated state."""
+    u = _universe(n_frames=400)
+    atom = u.select_atoms("name A")
+    run = LSTMDynamics(u, [cv.Coordinate(atom, "x"), cv.Coordinate(atom, "y")], n_states=4,
+                       embedding_dim=4, hidden_size=8, seq_length=20, epochs=1,
+                       n_trajectories=2, n_steps=60, n_models=1, device="cpu", seed=0).run()
+    run.write_generated(tmp_path / "lstm.dcd", trajectory=0)
+    written = _read(tmp_path / "lstm.dcd")
+    xy = np.array([written.atoms.positions[0, :2] for _ in written.trajectory])
+    np.testing.assert_array_equal(run.results.discretizer.transform(xy),
+                                  run.results.generated[0])
