@@ -53,8 +53,8 @@ def test_generate_together_follows_each_model(model):
     torch.manual_seed(1)
     other = LSTMModel(CharLSTM(5, embedding_dim=4, hidden_size=16, n_layers=2), device="cpu")
     prompt = np.array([1, 2, 3])
-    first = generate_together([model, other], 1, [np.tile(prompt, (30_000, 1)),
-                                                 np.tile(prompt, (20_000, 1))], seed=1)
+    tiled = [np.tile(prompt, (30_000, 1)), np.tile(prompt, (20_000, 1))]
+    first = generate_together([model, other], 1, tiled, seed=1)
     assert [f.shape for f in first] == [(30_000, 1), (20_000, 1)]
     for m, chains in zip((model, other), first):
         with torch.no_grad():
