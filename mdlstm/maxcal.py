@@ -18,6 +18,11 @@ population ratio off by a factor of two. Tsai, Fields, Xu, Kuo & Tiwary
 3. draw a subset of the chains by these weights (:func:`select`) and retrain
    on it.
 
+:class:`MaxCalCorrection` is the whole loop in the estimator style: ``fit``
+takes the chains and an :class:`~mdlstm.train.LSTMEstimator`, whose clone it
+trains on the selected chains, and returns itself; ``fetch_model`` gives the
+corrected model.
+
 The weights are only as good as the chains that carry them: their effective
 sample size (:func:`effective_sample_size`, :math:`1 / \sum_k w_k^2`) says
 how many chains the weighted mean really rests on. :func:`maxcal_weights`
@@ -29,6 +34,8 @@ Example
 >>> dlambda = solve_dlambda(s, target=0.5)
 >>> w = maxcal_weights(s, dlambda)
 >>> chosen = select(w, n=len(w), seed=0)          # indices of chains to retrain on
+>>> fix = MaxCalCorrection("population_ratio", 0.5, sets=[[0, 1], [3, 4]], seed=0)
+>>> corrected = fix.fit(chains, LSTMEstimator()).fetch_model()
 """
 
 import math
@@ -37,15 +44,90 @@ import warnings
 import numpy as np
 
 from ._checks import positive_int, seed_value
+from ._params import Parameters
 
-__all__ = ["STATISTICS", "MIN_EFFECTIVE_FRACTION", "path_statistic", "solve_dlambda",
-           "maxcal_weights", "effective_sample_size", "select"]
+__all__ = ["STATISTICS", "MIN_EFFECTIVE_FRACTION", "MaxCalCorrection", "path_statistic",
+           "solve_dlambda", "maxcal_weights", "effective_sample_size", "select"]
 
 #: Statistics :func:`path_statistic` knows by name.
 STATISTICS = ("population_ratio", "hop_fraction", "transition_count")
 #: :func:`maxcal_weights` warns when the effective sample size is below this
 #: fraction of the chains.
 MIN_EFFECTIVE_FRACTION = 0.05
+
+
+class MaxCalCorrection(Parameters):
+    """Weight generated chains toward a target statistic and retrain on a selection of them.
+
+    Parameters
+    ----------
+    statistic : str or callable
+        See :func:`path_statistic`.
+    target : float
+        The mean of the statistic the selected chains must have.
+    sets : list of two lists of int, optional
+        The sets of ``"population_ratio"`` and ``"transition_count"``.
+    n_select : int, optional
+        Chains drawn for retraining; default: as many as are given.
+    replace : bool
+        Draw with replacement (:func:`select`).
+    seed : int, optional
+        Seed of the selection (the estimator keeps its own).
+
+    Attributes
+    ----------
+    values_ : numpy.ndarray
+        The statistic of every given chain.
+    dlambda_ : float
+        :func:`solve_dlambda`.
+    weights_ : numpy.ndarray
+        :func:`maxcal_weights`.
+    effective_sample_size_ : float
+    selected_ : numpy.ndarray of int
+        Indices of the chains the model was retrained on.
+    estimator_ : mdlstm.LSTMEstimator
+        The clone of the estimator, fitted to the selected chains.
+    """
+
+    def __init__(self, statistic, target, sets=None, n_select=None, replace=True, seed=None):
+        self.statistic = statistic
+        self.target = target
+        self.sets = sets
+        self.n_select = n_select
+        self.replace = replace
+        self.seed = seed
+
+    def fit(self, chains, estimator):
+        """Solve, weigh, select and retrain; returns self.
+
+        Parameters
+        ----------
+        chains : array_like of int, shape (n_chains, n_steps), or list of 1-D arrays
+            Generated chains (e.g. ``results.generated``).
+        estimator : mdlstm.LSTMEstimator
+            The training settings; a clone is fitted, the object passed in is
+            left unfitted.
+        """
+        from .train import LSTMEstimator
+
+        if not isinstance(estimator, LSTMEstimator):
+            raise TypeError(f"estimator must be an mdlstm.LSTMEstimator, "
+                            f"got {type(estimator).__name__}")
+        trajs = _chains(chains)
+        n = len(trajs) if self.n_select is None else positive_int(self.n_select, "n_select")
+        self.values_ = path_statistic(trajs, self.statistic, self.sets)
+        self.dlambda_ = solve_dlambda(self.values_, self.target)
+        self.weights_ = maxcal_weights(self.values_, self.dlambda_)
+        self.effective_sample_size_ = effective_sample_size(self.weights_)
+        self.selected_ = select(self.weights_, n, replace=self.replace, seed=self.seed)
+        self.estimator_ = estimator.clone().fit([trajs[k] for k in self.selected_])
+        return self
+
+    def fetch_model(self):
+        """The retrained :class:`~mdlstm.model.LSTMModel`."""
+        if not hasattr(self, "estimator_"):
+            raise RuntimeError("fetch_model() needs fit() first")
+        return self.estimator_.fetch_model()
 
 
 def path_statistic(chains, statistic, sets=None):

@@ -97,3 +97,26 @@ def test_reweighted_markov_chains_reach_a_target_population_ratio():
     w = maxcal_weights(s, solve_dlambda(s, 2.0))
     chosen = select(w, 2000, seed=0)
     assert s[chosen].mean() == pytest.approx(2.0, abs=3 * s[chosen].std() / np.sqrt(2000))
+
+
+def test_correction_retrains_a_clone_on_the_selected_chains():
+    from mdlstm import LSTMEstimator
+    from mdlstm.maxcal import MaxCalCorrection
+
+    rng = np.random.default_rng(0)
+    chains = [rng.integers(0, 3, 300) for _ in range(40)]
+    estimator = LSTMEstimator(n_states=3, embedding_dim=4, hidden_size=8, seq_length=20,
+                              epochs=1, device="cpu", seed=0)
+    fix = MaxCalCorrection("transition_count", 28.0, sets=[[0], [2]], n_select=10, seed=1)
+    with pytest.raises(RuntimeError, match="needs fit"):
+        fix.fetch_model()
+    assert fix.fit(chains, estimator) is fix
+    assert not hasattr(estimator, "history")            # the estimator passed in is unfitted
+    assert fix.selected_.shape == (10,)
+    assert np.dot(fix.weights_, fix.values_) == pytest.approx(28.0, rel=1e-9)
+    training = fix.fetch_model().metadata["training"]
+    assert training["n_trajectories"] == 10
+    assert training["n_characters"] == 10 * 300
+    with pytest.raises(TypeError, match="estimator must be an mdlstm.LSTMEstimator"):
+        fix.fit(chains, "lstm")
+    assert "target=28.0" in repr(fix)
