@@ -1,5 +1,5 @@
 r"""Maximum-caliber weights of generated chains toward a known statistic --- :mod:`mdlstm.maxcal`
-============================================================================================
+=============================================================================================
 
 A model trained on a short run inherits that run's biases, for example a
 population ratio off by a factor of two. Tsai, Fields, Xu, Kuo & Tiwary
