@@ -15,6 +15,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "perf.py"
 QUICK_ROWS = [
     ("generation, 1,000 chains vs naive loop (1 thread)", "PASS|FAIL"),
     ("generation, 16 chains vs naive loop (1 thread)", "-"),
+    ("generation, 3 models x 16 chains together vs one after another (1 thread)", "-"),
     ("generation, 1,000 chains vs deeptime MSM (1 thread)", "-"),
     ("generation, 16 chains vs deeptime MSM (1 thread)", "-"),
     ("generation, best 1,000-chain rate vs target", "PASS|FAIL"),
