@@ -54,6 +54,7 @@ def test_quick_statistics_are_well_formed(quick):
         for row in case["seeds"]:
             assert 0 <= row["set population"] <= 1 and row["unseen states"] == 0
             assert ("MFPT vs exact" in row) == (name in ("projected_grid", "hidden_dwell"))
+            assert ("training data MFPT vs exact" in row) == ("MFPT vs exact" in row)
         assert set(case["stats"]) == {"MD", "training data", "LSTM", "MSM lag 1", "MSM lag 10"}
         for source, stats in case["stats"].items():
             mean, sem = stats["populations"]
