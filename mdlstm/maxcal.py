@@ -21,7 +21,31 @@ population ratio off by a factor of two. Tsai, Fields, Xu, Kuo & Tiwary
 :class:`MaxCalCorrection` is the whole loop in the estimator style: ``fit``
 takes the chains and an :class:`~mdlstm.train.LSTMEstimator`, whose clone it
 trains on the selected chains, and returns itself; ``fetch_model`` gives the
-corrected model.
+corrected model. :meth:`MaxCalCorrection.verdict` then puts the chains of the
+model before and after the correction side by side (:class:`MaxCalVerdict`):
+the statistic next to its target, and every row of
+:func:`mdlstm.validate.compare` (populations of the metastable sets, MFPTs,
+transitions per time, implied timescales), each judged against a reference
+by the comparison's tolerances, so that a correction that moves the target
+but wrecks the rest is shown as such.
+
+The same, from an analysis run (:meth:`mdlstm.LSTMDynamics.maxcal
+<mdlstm.analysis.LSTMDynamics.maxcal>`), from trained models and state
+sequences (:func:`mdlstm.pipeline.correct`) or from a saved model file
+(``mdlstm maxcal``, :doc:`/cli`).
+
+Choosing the statistic
+----------------------
+The weights act on the *mean over chains* of the statistic. For a statistic
+that is a sum over steps (a fraction of steps, a count of transitions), that
+mean is the statistic of all chains pooled, as the maximum-caliber
+constraints of the ps-LSTM paper are. A ratio is not such a sum: the mean of
+per-chain ratios ``pi_A / pi_B`` exceeds the pooled ratio (a chain with few
+steps in ``B`` has a large ratio), the more so the shorter the chains. To
+correct toward a known pooled ratio ``r``, the linear statistic
+``lambda c: np.isin(c, A).mean() - r * np.isin(c, B).mean()`` with target 0
+gives the selected chains the pooled ratio ``r`` (``benchmarks/maxcal.py``
+measures both).
 
 The weights are only as good as the chains that carry them: their effective
 sample size (:func:`effective_sample_size`, :math:`1 / \sum_k w_k^2`) says
@@ -36,6 +60,8 @@ Example
 >>> chosen = select(w, n=len(w), seed=0)          # indices of chains to retrain on
 >>> fix = MaxCalCorrection("population_ratio", 0.5, sets=[[0, 1], [3, 4]], seed=0)
 >>> corrected = fix.fit(chains, LSTMEstimator()).fetch_model()
+>>> after = corrected.generate(5000, n_trajectories=len(chains), seed=1)
+>>> print(fix.verdict(chains, after, reference=md_dtraj).format_summary())
 """
 
 import dataclasses
@@ -166,7 +192,7 @@ class MaxCalCorrection(Parameters):
 
     def verdict(self, before, after, reference=None, *, n_states=None, dt=1.0,
                 time_unit="ps", lagtimes=None, metastable_sets=None, n_timescales=2,
-                target_rtol=TARGET_RTOL, seed=0):
+                target_rtol=TARGET_RTOL, target_atol=0.0, seed=0):
         """The statistic and every statistic of the comparison, before and after.
 
         The statistic is judged against the target; everything else is
@@ -198,9 +224,10 @@ class MaxCalCorrection(Parameters):
             reference's MSM (of `before` without a reference).
         n_timescales : int
             Implied timescales per lag time in the table, slowest first.
-        target_rtol : float
-            The corrected mean of the statistic passes when within this
-            fraction of the target.
+        target_rtol, target_atol : float
+            The corrected mean of the statistic passes when within
+            ``max(target_atol, target_rtol * |target|)`` of the target (in the
+            statistic's units; ``target_atol`` for a target of 0).
         seed : int
             Seed of the bootstrap errors.
 
@@ -219,6 +246,8 @@ class MaxCalCorrection(Parameters):
 
         n_timescales = positive_int(n_timescales, "n_timescales")
         target_rtol = positive_float(target_rtol, "target_rtol")
+        if target_atol != 0.0:
+            target_atol = positive_float(target_atol, "target_atol")
         values = {name: path_statistic(chains, self.statistic, self.sets)
                   for name, chains in (("before", before), ("after", after))}
         options = dict(n_states=n_states, dt=dt, time_unit=time_unit, lagtimes=lagtimes,
@@ -228,7 +257,7 @@ class MaxCalCorrection(Parameters):
         else:
             comparisons = {name: compare(reference, chains, **options)
                            for name, chains in (("before", before), ("after", after))}
-        rows = [_target_row(self, values, target_rtol)]
+        rows = [_target_row(self, values, target_rtol, target_atol)]
         rows += _comparison_rows(comparisons, n_timescales)
         return MaxCalVerdict(statistic=self._describe()["statistic"], target=float(self.target),
                              reference="MD" if reference is not None else None, rows=rows,
@@ -301,7 +330,7 @@ class MaxCalVerdict:
                   f"{fix.effective_sample_size_:.1f} of {fix.n_chains_} chains, "
                   f"{len(fix.selected_)} selected",
                   f"verdicts: the statistic against its target (within "
-                  f"{self.rows[0]['tolerance']:.0%}), the rest against {against}"]
+                  f"{self.rows[0]['tolerance']:.3g}), the rest against {against}"]
         after = self.comparisons["after"]
         header += [f"{label}: states {_format_states(states)}"
                    for label, states in zip(after.set_names(), after.metastable_sets)]
@@ -334,16 +363,17 @@ class MaxCalVerdict:
                 f"{len(self.rows)} rows, {len(self.failures())} outside the tolerances>")
 
 
-def _target_row(fix, values, rtol):
+def _target_row(fix, values, rtol, atol):
     """The verdict row of the corrected statistic: mean over chains against the target."""
     from .validate._comparison import _verdict
 
     row = {"quantity": f"mean {fix._describe()['statistic']} (target)", "unit": "",
-           "reference": float(fix.target), "reference_se": 0.0, "tolerance": rtol}
+           "reference": float(fix.target), "reference_se": 0.0,
+           "tolerance": max(atol, rtol * abs(float(fix.target)))}
     for name, s in values.items():
         row[name] = float(s.mean())
         row[name + "_se"] = float(s.std(ddof=1) / np.sqrt(s.size)) if s.size > 1 else np.inf
-    tolerance = {"absolute": 0.0, "relative": rtol, "n_se": 0.0}
+    tolerance = {"absolute": atol, "relative": rtol, "n_se": 0.0}
     row["before_verdict"] = _verdict(tolerance, fix.target, row["before"], 0.0, 0.0)
     row["verdict"] = _verdict(tolerance, fix.target, row["after"], 0.0, 0.0)
     return row
