@@ -285,7 +285,8 @@ class MaxCalVerdict:
         and ``"verdict"``: ``"pass"`` when the corrected chains agree with
         the reference (or the target, or without a reference, with the
         uncorrected chains) within the tolerances, else ``"warn"``. The
-        first row is the statistic (mean over chains), then the rows of
+        first row is the statistic (mean over chains; its ``"tolerance"`` is
+        the distance from the target it may have), then the rows of
         :meth:`mdlstm.validate.Comparison.summary`, then the implied
         timescales at every lag time.
     comparisons : dict of mdlstm.validate.Comparison
