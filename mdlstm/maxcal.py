@@ -125,8 +125,8 @@ class MaxCalCorrection(Parameters):
 
     See Also
     --------
-    MaxCalCorrection.verdict : the corrected chains against the target and a reference.
-    mdlstm.LSTMDynamics.maxcal : the whole correction of an analysis run.
+    mdlstm.maxcal.MaxCalCorrection.verdict : the corrected chains against target and reference.
+    mdlstm.analysis.LSTMDynamics.maxcal : the whole correction of an analysis run.
     """
 
     def __init__(self, statistic, target, sets=None, n_select=None, replace=True, seed=None):
@@ -266,7 +266,7 @@ class MaxCalCorrection(Parameters):
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class MaxCalVerdict:
-    """What :meth:`MaxCalCorrection.verdict` returns: before and after, side by side.
+    """What :meth:`~mdlstm.maxcal.MaxCalCorrection.verdict` returns: before and after.
 
     Attributes
     ----------
