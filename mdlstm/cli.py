@@ -224,8 +224,8 @@ def _maxcal(args):
     if args.statistic in ("population_ratio", "transition_count") and args.sets is None:
         raise ValueError(f"--statistic {args.statistic} needs --sets, two sets of states "
                          "such as '0-4;15-19'")
-    for name in ("n_chains", "step", "threads"):
-        if getattr(args, name) < 1:
+    for name in ("n_chains", "n_steps", "n_select", "step", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, "
                              f"got {getattr(args, name)}")
     model = LSTMModel.load(model_path, device=args.device)

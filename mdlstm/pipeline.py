@@ -305,6 +305,8 @@ def correct(dtrajs, models, estimator, statistic, target, *, sets=None, n_chains
         raise ValueError(f"n_chains ({n_chains}) must be at least the number of models "
                          f"({len(models)}): every model generates chains")
     n_steps = max(map(len, trajs)) if n_steps is None else positive_int(n_steps, "n_steps")
+    if n_select is not None:
+        positive_int(n_select, "n_select")
     if not (isinstance(reference, str) and reference == "data") and reference is not None:
         reference = as_dtraj_list(reference, "reference", n_states)
     elif reference is not None:

@@ -506,3 +506,5 @@ def test_maxcal_checks_its_arguments_before_sampling(serial, chain):
         serial.maxcal("hop_fraction", None)
     with pytest.raises(ValueError, match="n_chains must be a positive"):
         serial.maxcal("hop_fraction", 0.1, n_chains=0)
+    with pytest.raises(ValueError, match="n_select must be a positive"):
+        serial.maxcal("hop_fraction", 0.1, n_select=0)

@@ -169,6 +169,7 @@ def test_maxcal_refuses_an_unreachable_target(files, saved_model, tmp_path, caps
     ({"--sets": "0;5"}, r"sets\[1\] holds states outside 0..1: \[5\]"),
     ({"--target": "abc"}, "argument --target: invalid float value: 'abc'"),
     ({"--n-chains": "0"}, "--n-chains must be a positive integer, got 0"),
+    ({"--n-select": "0"}, "--n-select must be a positive integer, got 0"),
     ({"--n-select": "x"}, "argument --n-select: invalid int value: 'x'"),
     ({"--cv": "coordinate:all;y"}, "is not the model's CV"),
     ({"--step": "2"}, "the model's step is 0.5 ps: give the --step it was trained with"),
