@@ -315,6 +315,8 @@ class LSTMDynamics(CVSeries):
         MD vs LSTM vs MSM.
     results.seed : int
         The seed used.
+    results.maxcal : mdlstm.maxcal.MaxCalVerdict
+        After :meth:`maxcal`: the correction and its verdict.
     """
 
     def __init__(self, atomgroup, cv, n_states=20, discretizer=None, estimator=None,
@@ -430,6 +432,71 @@ class LSTMDynamics(CVSeries):
                                            lagtimes=self._lagtimes,
                                            state_values=self._state_values(),
                                            metastable_sets=sets, seed=self._seed)
+
+    def maxcal(self, statistic, target, sets=None, n_chains=256, n_steps=None, n_select=None,
+               reference="data", seed=None):
+        """Correct this run's models toward a known statistic by maximum caliber.
+
+        The ps-LSTM correction (:mod:`mdlstm.maxcal`, :func:`mdlstm.pipeline.correct`):
+        the run's models generate `n_chains` chains, which are weighted toward
+        `target` and drawn from; a model with this run's training settings is
+        trained on the drawn chains and generates `n_chains` new ones. Both
+        sets of chains are compared with `reference` on the run's metastable
+        sets and lag times.
+
+        Parameters
+        ----------
+        statistic : {"population_ratio", "hop_fraction", "transition_count"} or callable
+            The path statistic, see :func:`mdlstm.maxcal.path_statistic`.
+        target : float
+            The mean of the statistic over chains that the correction aims at,
+            e.g. a population ratio from a longer run or an experiment.
+        sets : list of two lists of int, optional
+            States (of ``results.discretizer``) of ``"population_ratio"`` and
+            ``"transition_count"``.
+        n_chains : int
+            Chains generated before and after the correction.
+        n_steps : int, optional
+            Steps per chain; default: as many as ``results.generated`` has.
+        n_select : int, optional
+            Chains the corrected model is trained on; default `n_chains`.
+        reference : "data", None, or array_like of int, or list of them
+            What the verdict judges against: this run's states (default),
+            None (the uncorrected chains), or states of another run.
+        seed : int, optional
+            Default: this run's seed.
+
+        Returns
+        -------
+        mdlstm.maxcal.MaxCalVerdict
+            Also stored as ``results.maxcal``; ``.correction.fetch_model()`` is
+            the corrected model.
+
+        Examples
+        --------
+        ::
+
+            run = LSTMDynamics(u, phi, seed=0).run()
+            verdict = run.maxcal("population_ratio", 0.5, sets=[range(0, 10), range(10, 20)])
+            print(verdict.format_summary())
+            verdict.correction.fetch_model().save("corrected.mdlstm")
+        """
+        if "comparison" not in self.results:
+            raise RuntimeError("maxcal() needs results: call run() first")
+        from .pipeline import correct
+
+        r = self.results
+        dtrajs = np.split(r.dtraj, r.trajectory_starts[1:])
+        meta = {"cv": self._describe_cvs(), "discretizer": r.discretizer.to_dict(),
+                "dt": r.dt, "time_unit": "ps"}
+        r.maxcal = correct(
+            dtrajs, r.models, self._estimator, statistic, target, sets=sets, n_chains=n_chains,
+            n_steps=r.generated.shape[1] if n_steps is None else n_steps, n_select=n_select,
+            temperature=self._temperature, mask=self._mask, metadata=meta,
+            reference=reference, dt=r.dt, time_unit="ps", lagtimes=self._lagtimes,
+            metastable_sets=r.comparison.metastable_sets,
+            seed=self._seed if seed is None else seed, progress=self._verbose)
+        return r.maxcal
 
     def _state_values(self):
         """CV value of each state for the 1-D figures and nearest-state fallbacks (one CV)."""

@@ -21,7 +21,31 @@ population ratio off by a factor of two. Tsai, Fields, Xu, Kuo & Tiwary
 :class:`MaxCalCorrection` is the whole loop in the estimator style: ``fit``
 takes the chains and an :class:`~mdlstm.train.LSTMEstimator`, whose clone it
 trains on the selected chains, and returns itself; ``fetch_model`` gives the
-corrected model.
+corrected model. :meth:`MaxCalCorrection.verdict` then puts the chains of the
+model before and after the correction side by side (:class:`MaxCalVerdict`):
+the statistic next to its target, and every row of
+:func:`mdlstm.validate.compare` (populations of the metastable sets, MFPTs,
+transitions per time, implied timescales), each judged against a reference
+by the comparison's tolerances, so that a correction that moves the target
+but wrecks the rest is shown as such.
+
+The same, from an analysis run (:meth:`mdlstm.LSTMDynamics.maxcal
+<mdlstm.analysis.LSTMDynamics.maxcal>`), from trained models and state
+sequences (:func:`mdlstm.pipeline.correct`) or from a saved model file
+(``mdlstm maxcal``, :doc:`/cli`).
+
+Choosing the statistic
+----------------------
+The weights act on the *mean over chains* of the statistic. For a statistic
+that is a sum over steps (a fraction of steps, a count of transitions), that
+mean is the statistic of all chains pooled, as the maximum-caliber
+constraints of the ps-LSTM paper are. A ratio is not such a sum: the mean of
+per-chain ratios ``pi_A / pi_B`` exceeds the pooled ratio (a chain with few
+steps in ``B`` has a large ratio), the more so the shorter the chains. To
+correct toward a known pooled ratio ``r``, the linear statistic
+``lambda c: np.isin(c, A).mean() - r * np.isin(c, B).mean()`` with target 0
+gives the selected chains the pooled ratio ``r`` (``benchmarks/maxcal.py``
+measures both).
 
 The weights are only as good as the chains that carry them: their effective
 sample size (:func:`effective_sample_size`, :math:`1 / \sum_k w_k^2`) says
@@ -36,24 +60,32 @@ Example
 >>> chosen = select(w, n=len(w), seed=0)          # indices of chains to retrain on
 >>> fix = MaxCalCorrection("population_ratio", 0.5, sets=[[0, 1], [3, 4]], seed=0)
 >>> corrected = fix.fit(chains, LSTMEstimator()).fetch_model()
+>>> after = corrected.generate(5000, n_trajectories=len(chains), seed=1)
+>>> print(fix.verdict(chains, after, reference=md_dtraj).format_summary())
 """
 
+import dataclasses
 import math
 import warnings
 
 import numpy as np
 
-from ._checks import positive_int, seed_value
+from ._checks import positive_float, positive_int, seed_value
+from ._format import _format_states, _jsonable
 from ._params import Parameters
 
-__all__ = ["STATISTICS", "MIN_EFFECTIVE_FRACTION", "MaxCalCorrection", "path_statistic",
-           "solve_dlambda", "maxcal_weights", "effective_sample_size", "select"]
+__all__ = ["STATISTICS", "MIN_EFFECTIVE_FRACTION", "TARGET_RTOL", "MaxCalCorrection",
+           "MaxCalVerdict", "path_statistic", "solve_dlambda", "maxcal_weights",
+           "effective_sample_size", "select"]
 
 #: Statistics :func:`path_statistic` knows by name.
 STATISTICS = ("population_ratio", "hop_fraction", "transition_count")
 #: :func:`maxcal_weights` warns when the effective sample size is below this
 #: fraction of the chains.
 MIN_EFFECTIVE_FRACTION = 0.05
+#: :meth:`MaxCalCorrection.verdict` passes the corrected statistic when its
+#: mean over the chains is within this fraction of the target.
+TARGET_RTOL = 0.1
 
 
 class MaxCalCorrection(Parameters):
@@ -83,10 +115,18 @@ class MaxCalCorrection(Parameters):
     weights_ : numpy.ndarray
         :func:`maxcal_weights`.
     effective_sample_size_ : float
+        :func:`effective_sample_size` of the weights (chains).
+    n_chains_ : int
+        Chains given to :meth:`fit`.
     selected_ : numpy.ndarray of int
         Indices of the chains the model was retrained on.
     estimator_ : mdlstm.LSTMEstimator
         The clone of the estimator, fitted to the selected chains.
+
+    See Also
+    --------
+    mdlstm.maxcal.MaxCalCorrection.verdict : the corrected chains against target and reference.
+    mdlstm.analysis.LSTMDynamics.maxcal : the whole correction of an analysis run.
     """
 
     def __init__(self, statistic, target, sets=None, n_select=None, replace=True, seed=None):
@@ -97,7 +137,7 @@ class MaxCalCorrection(Parameters):
         self.replace = replace
         self.seed = seed
 
-    def fit(self, chains, estimator):
+    def fit(self, chains, estimator, metadata=None):
         """Solve, weigh, select and retrain; returns self.
 
         Parameters
@@ -107,6 +147,11 @@ class MaxCalCorrection(Parameters):
         estimator : mdlstm.LSTMEstimator
             The training settings; a clone is fitted, the object passed in is
             left unfitted.
+        metadata : dict, optional
+            Stored with the corrected model (:meth:`mdlstm.LSTMEstimator.fit`),
+            e.g. the first model's CV, discretizer and ``dt``; a ``"maxcal"``
+            entry records the correction (statistic, target, sets,
+            ``dlambda``, effective sample size, chains given and selected).
         """
         from .train import LSTMEstimator
 
@@ -115,19 +160,275 @@ class MaxCalCorrection(Parameters):
                             f"got {type(estimator).__name__}")
         trajs = _chains(chains)
         n = len(trajs) if self.n_select is None else positive_int(self.n_select, "n_select")
+        _check_target(self.target)
         self.values_ = path_statistic(trajs, self.statistic, self.sets)
         self.dlambda_ = solve_dlambda(self.values_, self.target)
         self.weights_ = maxcal_weights(self.values_, self.dlambda_)
         self.effective_sample_size_ = effective_sample_size(self.weights_)
         self.selected_ = select(self.weights_, n, replace=self.replace, seed=self.seed)
-        self.estimator_ = estimator.clone().fit([trajs[k] for k in self.selected_])
+        self.n_chains_ = len(trajs)
+        meta = {**(metadata or {}), "maxcal": self._describe()}
+        self.estimator_ = estimator.clone().fit([trajs[k] for k in self.selected_],
+                                                metadata=meta)
         return self
+
+    def _describe(self):
+        """The correction as JSON-serialisable data (stored with the corrected model)."""
+        sets = None if self.sets is None else [np.asarray(x).tolist() for x in self.sets]
+        name = self.statistic if isinstance(self.statistic, str) else \
+            getattr(self.statistic, "__name__", repr(self.statistic))
+        return {"statistic": name, "target": float(self.target), "sets": sets,
+                "dlambda": self.dlambda_, "effective_sample_size": self.effective_sample_size_,
+                "n_chains": self.n_chains_, "n_selected": int(len(self.selected_)),
+                "mean_before": float(self.values_.mean()),
+                "mean_weighted": float(np.dot(self.weights_, self.values_)),
+                "mean_selected": float(self.values_[self.selected_].mean())}
 
     def fetch_model(self):
         """The retrained :class:`~mdlstm.model.LSTMModel`."""
         if not hasattr(self, "estimator_"):
             raise RuntimeError("fetch_model() needs fit() first")
         return self.estimator_.fetch_model()
+
+    def verdict(self, before, after, reference=None, *, n_states=None, dt=1.0,
+                time_unit="ps", lagtimes=None, metastable_sets=None, n_timescales=2,
+                target_rtol=TARGET_RTOL, target_atol=0.0, seed=0):
+        """The statistic and every statistic of the comparison, before and after.
+
+        The statistic is judged against the target; everything else is
+        judged by :func:`mdlstm.validate.compare` (its summary rows and
+        :data:`~mdlstm.validate.TOLERANCES`) against `reference`: the chains
+        before and the chains after the correction are each compared with it,
+        with the same metastable sets and lag times. Without a reference the
+        corrected chains are compared with the uncorrected ones, so a
+        ``"warn"`` then says that the correction moved that statistic.
+
+        Parameters
+        ----------
+        before : array_like of int, shape (n_chains, n_steps), or list of 1-D arrays
+            Chains of the uncorrected model (those given to :meth:`fit`, or others).
+        after : array_like of int, shape (n_chains, n_steps), or list of 1-D arrays
+            Chains of the corrected model (:meth:`fetch_model`).
+        reference : array_like of int, or list of them, optional
+            What the statistics should be: the MD data, a longer run.
+        n_states : int, optional
+            Number of states; default: one more than the largest state seen.
+        dt : float
+            Time of one step, in `time_unit`.
+        time_unit : str
+        lagtimes : sequence of int, optional
+            Lag times (steps) of the implied timescales
+            (:func:`mdlstm.validate.compare`).
+        metastable_sets : list of array_like of int, optional
+            Sets of the populations and MFPTs; default: PCCA+ of the
+            reference's MSM (of `before` without a reference).
+        n_timescales : int
+            Implied timescales per lag time in the table, slowest first.
+        target_rtol, target_atol : float
+            The corrected mean of the statistic passes when within
+            ``max(target_atol, target_rtol * |target|)`` of the target (in the
+            statistic's units; ``target_atol`` for a target of 0).
+        seed : int
+            Seed of the bootstrap errors.
+
+        Returns
+        -------
+        MaxCalVerdict
+
+        Raises
+        ------
+        RuntimeError
+            Before :meth:`fit`.
+        """
+        if not hasattr(self, "dlambda_"):
+            raise RuntimeError("verdict() needs fit() first")
+        from .validate import compare
+
+        n_timescales = positive_int(n_timescales, "n_timescales")
+        target_rtol = positive_float(target_rtol, "target_rtol")
+        if target_atol != 0.0:
+            target_atol = positive_float(target_atol, "target_atol")
+        values = {name: path_statistic(chains, self.statistic, self.sets)
+                  for name, chains in (("before", before), ("after", after))}
+        options = dict(n_states=n_states, dt=dt, time_unit=time_unit, lagtimes=lagtimes,
+                       metastable_sets=metastable_sets, msm_simulation=False, seed=seed)
+        if reference is None:
+            comparisons = {"after": compare(before, after, **options)}
+        else:
+            comparisons = {name: compare(reference, chains, **options)
+                           for name, chains in (("before", before), ("after", after))}
+        rows = [_target_row(self, values, target_rtol, target_atol)]
+        rows += _comparison_rows(comparisons, n_timescales)
+        return MaxCalVerdict(statistic=self._describe()["statistic"], target=float(self.target),
+                             reference="MD" if reference is not None else None, rows=rows,
+                             comparisons=comparisons, correction=self)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class MaxCalVerdict:
+    """What :meth:`~mdlstm.maxcal.MaxCalCorrection.verdict` returns: before and after.
+
+    Attributes
+    ----------
+    statistic : str
+        Name of the corrected statistic.
+    target : float
+    reference : str or None
+        ``"MD"`` when the chains were compared with a reference, None when
+        the corrected chains were compared with the uncorrected ones.
+    rows : list of dict
+        One per quantity: ``"quantity"``, ``"unit"``, ``"reference"`` (the
+        reference's value, the target for the statistic; None without a
+        reference), ``"before"`` and ``"after"`` (the uncorrected and the
+        corrected chains), each with its standard error under
+        ``"<column>_se"``, ``"before_verdict"`` (None without a reference)
+        and ``"verdict"``: ``"pass"`` when the corrected chains agree with
+        the reference (or the target, or without a reference, with the
+        uncorrected chains) within the tolerances, else ``"warn"``. The
+        first row is the statistic (mean over chains; its ``"tolerance"`` is
+        the distance from the target it may have), then the rows of
+        :meth:`mdlstm.validate.Comparison.summary`, then the implied
+        timescales at every lag time.
+    comparisons : dict of mdlstm.validate.Comparison
+        ``"before"`` and ``"after"``: each set of chains compared with the
+        reference; without a reference only ``"after"``, compared with the
+        uncorrected chains.
+    correction : MaxCalCorrection
+        The fitted correction (``fetch_model()`` gives the corrected model).
+    """
+
+    statistic: str
+    target: float
+    reference: object
+    rows: list
+    comparisons: dict
+    correction: object
+
+    @property
+    def passed(self):
+        """Whether every row's verdict is ``"pass"``."""
+        return all(row["verdict"] == "pass" for row in self.rows)
+
+    def failures(self):
+        """Quantities whose corrected value is outside the tolerances."""
+        return [row["quantity"] for row in self.rows if row["verdict"] != "pass"]
+
+    def format_summary(self):
+        """The :attr:`rows` as an aligned plain-text table, like
+        :meth:`mdlstm.validate.Comparison.format_summary`.
+
+        Returns
+        -------
+        str
+            A header (statistic, target, dlambda, effective sample size, what
+            the rows are judged against), then one line per row: ``value ±
+            SE`` per column (4 and 2 significant digits) and the verdicts.
+        """
+        fix = self.correction
+        against = "the reference (MD)" if self.reference else "the uncorrected chains"
+        header = [f"maxcal: mean {self.statistic} toward {self.target:g}; "
+                  f"dlambda = {fix.dlambda_:.6g}, effective sample size "
+                  f"{fix.effective_sample_size_:.1f} of {fix.n_chains_} chains, "
+                  f"{len(fix.selected_)} selected",
+                  f"verdicts: the statistic against its target (within "
+                  f"{self.rows[0]['tolerance']:.3g}), the rest against {against}"]
+        after = self.comparisons["after"]
+        header += [f"{label}: states {_format_states(states)}"
+                   for label, states in zip(after.set_names(), after.metastable_sets)]
+        columns = (["reference"] if self.reference else []) + ["before", "after"]
+        verdicts = (["before_verdict"] if self.reference else []) + ["verdict"]
+        table = [["quantity", "unit", *columns,
+                  *("verdict " + v.split("_")[0] if v != "verdict" else "verdict after"
+                    for v in verdicts)]]
+        for row in self.rows:
+            table.append([row["quantity"], row["unit"],
+                          *(_value(row[c], row[c + "_se"]) for c in columns),
+                          *(row[v] or "" for v in verdicts)])
+        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+        lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                           for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
+                 for line in table]
+        return "\n".join(header + [""] + lines)
+
+    def to_dict(self):
+        """The statistic, target, correction and rows as JSON-serialisable data."""
+        return _jsonable({"statistic": self.statistic, "target": self.target,
+                          "reference": self.reference, "rows": self.rows,
+                          "correction": self.correction._describe()})
+
+    def __str__(self):
+        return self.format_summary()
+
+    def __repr__(self):
+        return (f"<MaxCalVerdict: mean {self.statistic} toward {self.target:g}, "
+                f"{len(self.rows)} rows, {len(self.failures())} outside the tolerances>")
+
+
+def _target_row(fix, values, rtol, atol):
+    """The verdict row of the corrected statistic: mean over chains against the target."""
+    from .validate._comparison import _verdict
+
+    row = {"quantity": f"mean {fix._describe()['statistic']} (target)", "unit": "",
+           "reference": float(fix.target), "reference_se": 0.0,
+           "tolerance": max(atol, rtol * abs(float(fix.target)))}
+    for name, s in values.items():
+        row[name] = float(s.mean())
+        row[name + "_se"] = float(s.std(ddof=1) / np.sqrt(s.size)) if s.size > 1 else np.inf
+    tolerance = {"absolute": atol, "relative": rtol, "n_se": 0.0}
+    row["before_verdict"] = _verdict(tolerance, fix.target, row["before"], 0.0, 0.0)
+    row["verdict"] = _verdict(tolerance, fix.target, row["after"], 0.0, 0.0)
+    return row
+
+
+def _comparison_rows(comparisons, n_timescales):
+    """Rows of the comparison summaries and implied timescales, before and after."""
+    from .validate import TOLERANCES
+    from .validate._comparison import _verdict
+
+    after = comparisons["after"]
+    before = comparisons.get("before")
+    ahead_rows = before.summary() if before is not None else None
+    rows = []
+    for k, row in enumerate(after.summary()):
+        out = {"quantity": row["quantity"], "unit": row["unit"]}
+        if before is None:      # the uncorrected chains are the comparison's "MD"
+            out.update(reference=None, reference_se=None, before=row["MD"],
+                       before_se=row["MD_se"], before_verdict=None)
+        else:
+            ahead = ahead_rows[k]
+            out.update(reference=row["MD"], reference_se=row["MD_se"], before=ahead["LSTM"],
+                       before_se=ahead["LSTM_se"], before_verdict=ahead["verdict"])
+        out.update(after=row["LSTM"], after_se=row["LSTM_se"], verdict=row["verdict"])
+        rows.append(out)
+    n = min(n_timescales, after.timescales["MD"].shape[1])
+    for i, lag in enumerate(after.lagtimes):
+        for k in range(n):
+            if lag == after.msm_lag and k == 0:
+                continue        # the summary's slowest implied timescale
+            value = {s: after.timescales[s][i, k] for s in ("MD", "LSTM")}
+            se = {s: after.errors["timescales"][s][i, k] for s in ("MD", "LSTM")}
+            out = {"quantity": f"implied timescale {k + 1} (lag {lag})",
+                   "unit": after.time_unit}
+            if before is None:
+                out.update(reference=None, reference_se=None, before=float(value["MD"]),
+                           before_se=float(se["MD"]), before_verdict=None)
+            else:
+                ahead = (before.timescales["LSTM"][i, k],
+                         before.errors["timescales"]["LSTM"][i, k])
+                out.update(reference=float(value["MD"]), reference_se=float(se["MD"]),
+                           before=float(ahead[0]), before_se=float(ahead[1]),
+                           before_verdict=_verdict(TOLERANCES["timescale"], value["MD"],
+                                                   ahead[0], se["MD"], ahead[1]))
+            out.update(after=float(value["LSTM"]), after_se=float(se["LSTM"]),
+                       verdict=_verdict(TOLERANCES["timescale"], value["MD"],
+                                        value["LSTM"], se["MD"], se["LSTM"]))
+            rows.append(out)
+    return rows
+
+
+def _value(value, se):
+    """``value ± SE`` with 4 and 2 significant digits, as the comparison's tables."""
+    return f"{value:.4g} ± {se:.2g}"
 
 
 def path_statistic(chains, statistic, sets=None):
@@ -314,6 +615,13 @@ def _chains(chains):
         if t.ndim != 1 or t.size == 0 or not np.issubdtype(t.dtype, np.integer):
             raise ValueError(f"chains[{k}] must be a non-empty 1-D sequence of integer states")
     return [t.astype(np.int64) for t in trajs]
+
+
+def _check_target(target):
+    if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, float, np.number)):
+        raise TypeError(f"target must be a number, got {type(target).__name__} {target!r}")
+    if not math.isfinite(target):
+        raise ValueError(f"target must be a finite number, got {target}")
 
 
 def _two_sets(sets, statistic):

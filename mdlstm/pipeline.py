@@ -20,9 +20,13 @@ share of the chains, each chain prompted with a window of the data
 the data and a Markov state model (:func:`mdlstm.validate.compare`), with
 the held-out cross-entropies of the LSTMs next to Markov models of order
 1-3, the LSTM's error bars holding the spread between its models.
+:func:`correct` is the maximum-caliber correction of trained models
+(:mod:`mdlstm.maxcal`): generate, weigh toward a target, retrain, generate
+again, and judge the corrected chains.
 
 .. autofunction:: learn
 .. autofunction:: evaluate
+.. autofunction:: correct
 .. autoclass:: Learned
 .. autodata:: MARKOV_ORDERS
 """
@@ -39,7 +43,7 @@ import numpy as np
 
 from ._checks import as_dtraj_list, positive_int, seed_value
 
-__all__ = ["learn", "evaluate", "Learned", "MARKOV_ORDERS"]
+__all__ = ["learn", "evaluate", "correct", "Learned", "MARKOV_ORDERS"]
 
 #: Orders of the Markov (n-gram) models the LSTM's held-out cross-entropy is compared with.
 MARKOV_ORDERS = (1, 2, 3)
@@ -207,3 +211,119 @@ def evaluate(dtrajs, learned, *, dt=1.0, time_unit="ps", lagtimes=None, state_va
                    train=train if held_out else None, held_out=held_out or None,
                    lstm_cross_entropy=lstm_ce, markov_orders=MARKOV_ORDERS,
                    generated_models=learned.generated_models)
+
+
+def correct(dtrajs, models, estimator, statistic, target, *, sets=None, n_chains=256,
+            n_steps=None, n_select=None, replace=True, temperature=1.0, mask="states",
+            metadata=None, reference="data", dt=1.0, time_unit="ps", lagtimes=None,
+            metastable_sets=None, seed=None, progress=False):
+    """Maximum-caliber correction of trained models toward a target statistic.
+
+    1. the models generate `n_chains` chains (shared among them as evenly as
+       possible, each prompted with a window of `dtrajs`, :func:`mdlstm.model.prompts`);
+    2. :class:`mdlstm.maxcal.MaxCalCorrection` weighs them toward `target`,
+       draws `n_select` of them and trains a clone of `estimator` on them;
+    3. the corrected model generates `n_chains` new chains with the same
+       prompts;
+    4. :meth:`~mdlstm.maxcal.MaxCalCorrection.verdict` judges both sets of
+       chains against the target and `reference`.
+
+    Parameters
+    ----------
+    dtrajs : array_like of int, or list of them
+        The data the models learned from (prompts, and the default reference).
+    models : list of mdlstm.LSTMModel
+        The trained models, of one configuration.
+    estimator : mdlstm.LSTMEstimator
+        Training settings of the corrected model (cloned, never fitted itself).
+    statistic, target, sets
+        See :class:`mdlstm.maxcal.MaxCalCorrection`.
+    n_chains : int
+        Chains generated before and after the correction. The weights rest
+        on few of them when the target is far in the tail (a warning says
+        so): generate more.
+    n_steps : int, optional
+        Steps per chain; default: as many as the longest trajectory of `dtrajs`.
+    n_select, replace
+        See :class:`mdlstm.maxcal.MaxCalCorrection`; ``n_select`` defaults to
+        `n_chains`.
+    temperature, mask
+        See :meth:`mdlstm.LSTMModel.generate`.
+    metadata : dict, optional
+        Stored with the corrected model.
+    reference : "data", None, or array_like of int, or list of them
+        What the verdict compares with: `dtrajs` (default), nothing (the
+        corrected chains against the uncorrected ones), or other state
+        sequences (a longer run).
+    dt : float
+        Time of one step, in `time_unit`.
+    time_unit : str
+    lagtimes, metastable_sets
+        See :meth:`mdlstm.maxcal.MaxCalCorrection.verdict`.
+    seed : int, optional
+        Seeds the first sampling and the selection (``seed + 1`` the second
+        sampling); drawn at random when None.
+    progress : bool
+        Progress bars of sampling and training.
+
+    Returns
+    -------
+    mdlstm.maxcal.MaxCalVerdict
+        With the fitted correction (``.correction.fetch_model()``) and both
+        comparisons (the corrected chains: ``.comparisons["after"].trajectories["LSTM"]``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument, before any sampling: an unknown statistic,
+        missing or bad sets, a target that is not a number.
+    """
+    from .maxcal import STATISTICS, MaxCalCorrection, _check_target, _two_sets
+    from .model import LSTMModel, generate_together, prompts
+    from .train import LSTMEstimator
+
+    trajs = as_dtraj_list(dtrajs, "dtrajs")
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    if not models or not all(isinstance(m, LSTMModel) for m in models):
+        raise TypeError("models must be an mdlstm.LSTMModel or a list of them")
+    n_states = models[0].n_states
+    as_dtraj_list(trajs, "dtrajs", n_states)
+    if not isinstance(estimator, LSTMEstimator):
+        raise TypeError(f"estimator must be an mdlstm.LSTMEstimator, "
+                        f"got {type(estimator).__name__}")
+    if not callable(statistic) and statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {STATISTICS} or a callable, "
+                         f"got {statistic!r}")
+    _check_target(target)
+    if statistic in ("population_ratio", "transition_count"):
+        for k, states in enumerate(_two_sets(sets, statistic)):
+            if states.min() < 0 or states.max() >= n_states:
+                raise ValueError(f"sets[{k}] holds states outside 0..{n_states - 1}: "
+                                 f"{states.tolist()}")
+    n_chains = positive_int(n_chains, "n_chains")
+    if n_chains < len(models):
+        raise ValueError(f"n_chains ({n_chains}) must be at least the number of models "
+                         f"({len(models)}): every model generates chains")
+    n_steps = max(map(len, trajs)) if n_steps is None else positive_int(n_steps, "n_steps")
+    if n_select is not None:
+        positive_int(n_select, "n_select")
+    if not (isinstance(reference, str) and reference == "data") and reference is not None:
+        reference = as_dtraj_list(reference, "reference", n_states)
+    elif reference is not None:
+        reference = trajs
+    seed = seed_value(seed)
+
+    starts = prompts(trajs, n_chains, estimator.seq_length)
+    shares = np.array_split(np.arange(n_chains), len(models))
+    before = np.concatenate(generate_together(
+        models, n_steps, [starts[rows] for rows in shares], temperature=temperature,
+        seed=seed, progress=progress, mask=mask))
+    fix = MaxCalCorrection(statistic, target, sets=sets, n_select=n_select, replace=replace,
+                           seed=seed)
+    fix.fit(before, estimator.clone(n_states=n_states, verbose=progress), metadata=metadata)
+    after = fix.fetch_model().generate(n_steps, n_chains, prompt=starts,
+                                       temperature=temperature, seed=seed + 1,
+                                       progress=progress, mask=mask)
+    return fix.verdict(before, after, reference, n_states=n_states, dt=dt,
+                       time_unit=time_unit, lagtimes=lagtimes,
+                       metastable_sets=metastable_sets, seed=seed)

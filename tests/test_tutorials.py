@@ -19,7 +19,8 @@ from nbclient import NotebookClient
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 EXPECTED = ["01_alanine_dipeptide.ipynb", "02_four_state_memory.ipynb",
-            "03_bring_your_own_data.ipynb", "04_going_big.ipynb", "05_phi_psi.ipynb"]
+            "03_bring_your_own_data.ipynb", "04_going_big.ipynb", "05_phi_psi.ipynb",
+            "06_maxcal.ipynb"]
 CELL_TIMEOUT_S = 600
 
 # Facts the text of each notebook states, printed by the notebook at reduced size.
@@ -36,6 +37,9 @@ STATED = {
                    "one model step = 2 ps",
                    "30 states: beta/C7eq 15, alpha_R 10, alpha_L 4, phi>0, psi~180 1",
                    "Markov order 1  2.938 nats per character"],
+    "06_maxcal": ["exact populations [0.25, 0.5, 0.25], pi_0/pi_2 = 1",
+                  "short run: 3000 steps, simulation seed 2, pi_0/pi_2 = 1.549",
+                  "ValueError: target", "is unreachable"],
 }
 
 
@@ -43,7 +47,7 @@ def _read(path):
     return nbformat.read(path, as_version=4)
 
 
-def test_the_five_tutorials_are_there():
+def test_the_six_tutorials_are_there():
     assert [p.name for p in NOTEBOOKS] == EXPECTED
 
 

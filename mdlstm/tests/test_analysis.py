@@ -461,3 +461,50 @@ def test_features_are_columns_of_the_series(two_cvs, backend):
                                rtol=1e-5)
     run = LSTMDynamics(u, both, n_states=3, n_models=1, **FAST)
     assert run._discretizer.periodic == [None] * 4
+
+
+def test_maxcal_corrects_the_runs_models_and_judges_them(serial, chain):
+    from mdlstm.maxcal import MaxCalVerdict, path_statistic
+
+    data_ratio = np.mean(chain == 0) / np.mean(chain == 2)
+    verdict = serial.maxcal("population_ratio", 0.8 * data_ratio, sets=[[0], [2]],
+                            n_chains=48, n_steps=800, n_select=12, seed=1)
+    assert isinstance(verdict, MaxCalVerdict) and serial.results.maxcal is verdict
+    fix = verdict.correction
+    assert fix.n_chains_ == 48 and fix.selected_.shape == (12,)
+    assert np.dot(fix.weights_, fix.values_) == pytest.approx(0.8 * data_ratio, rel=1e-9)
+    before = verdict.comparisons["before"].trajectories["LSTM"]
+    after = verdict.comparisons["after"].trajectories["LSTM"]
+    assert len(before) == len(after) == 48 and {len(c) for c in after} == {800}
+    np.testing.assert_allclose(path_statistic(before, "population_ratio", [[0], [2]]),
+                               fix.values_)
+    assert verdict.rows[0]["after"] == pytest.approx(
+        path_statistic(after, "population_ratio", [[0], [2]]).mean())
+    # the run's sets and data: the reference column is the MD's
+    cmp = verdict.comparisons["after"]
+    np.testing.assert_allclose(cmp.populations["MD"], np.bincount(chain, minlength=3) / 4000)
+    assert [s.tolist() for s in cmp.metastable_sets] == \
+        [s.tolist() for s in serial.results.comparison.metastable_sets]
+    assert cmp.dt == pytest.approx(2.0)
+    meta = fix.fetch_model().metadata
+    assert meta["dt"] == pytest.approx(2.0) and meta["cv"]["type"] == "Coordinate"
+    assert meta["training"]["n_trajectories"] == 12 and meta["training"]["hidden_size"] == 16
+    assert meta["maxcal"]["n_chains"] == 48
+
+
+def test_maxcal_checks_its_arguments_before_sampling(serial, chain):
+    u = _universe(chain[:200])
+    with pytest.raises(RuntimeError, match="maxcal\\(\\) needs results"):
+        LSTMDynamics(u, cv.Coordinate(u.atoms, "x"), **FAST).maxcal("hop_fraction", 0.1)
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        serial.maxcal("entropy", 1.0)
+    with pytest.raises(ValueError, match="population_ratio needs sets"):
+        serial.maxcal("population_ratio", 1.0)
+    with pytest.raises(ValueError, match=r"sets\[1\] holds states outside 0..2: \[5\]"):
+        serial.maxcal("population_ratio", 1.0, sets=[[0], [5]])
+    with pytest.raises(TypeError, match="target must be a number"):
+        serial.maxcal("hop_fraction", None)
+    with pytest.raises(ValueError, match="n_chains must be a positive"):
+        serial.maxcal("hop_fraction", 0.1, n_chains=0)
+    with pytest.raises(ValueError, match="n_select must be a positive"):
+        serial.maxcal("hop_fraction", 0.1, n_select=0)

@@ -64,3 +64,38 @@ def test_learn_rejects_bad_arguments(dtrajs, kwargs, exc, match):
 def test_evaluate_needs_learned(dtrajs):
     with pytest.raises(TypeError, match="learned must be what mdlstm.pipeline.learn returns"):
         evaluate(dtrajs, {"models": []})
+
+
+def _first_chains(learned, dtrajs, n_chains, n_steps, seed):
+    """The chains correct() draws first: the models' share of prompted chains."""
+    from mdlstm.model import generate_together, prompts
+
+    starts = prompts(dtrajs, n_chains, SMALL.seq_length)
+    shares = np.array_split(np.arange(n_chains), len(learned.models))
+    return np.concatenate(generate_together(learned.models, n_steps,
+                                            [starts[rows] for rows in shares], seed=seed))
+
+
+def test_correct_judges_against_the_uncorrected_chains_or_a_reference(dtrajs, learned):
+    from mdlstm.maxcal import MaxCalVerdict, path_statistic
+    from mdlstm.pipeline import correct
+
+    before = _first_chains(learned, dtrajs, 20, 300, seed=4)
+    target = float(np.median(path_statistic(before, "hop_fraction")))
+    verdict = correct(dtrajs, learned.models, SMALL, "hop_fraction", target, n_chains=20,
+                      n_steps=300, n_select=5, reference=None, seed=4)
+    assert isinstance(verdict, MaxCalVerdict) and verdict.reference is None
+    assert list(verdict.comparisons) == ["after"]
+    np.testing.assert_array_equal(np.stack(verdict.comparisons["after"].trajectories["MD"]),
+                                  before)
+    assert np.dot(verdict.correction.weights_, verdict.correction.values_) == \
+        pytest.approx(target, rel=1e-9)
+    other = [MarkovStateModel(P).simulate(2000, seed=9)]
+    judged = correct(dtrajs, learned.models, SMALL, "hop_fraction", target, n_chains=20,
+                     n_steps=300, n_select=5, reference=other, seed=4)
+    np.testing.assert_allclose(judged.comparisons["before"].populations["MD"],
+                               np.bincount(other[0], minlength=3) / 2000)
+    with pytest.raises(ValueError, match="reference contains state 7"):
+        correct(dtrajs, learned.models, SMALL, "hop_fraction", target, reference=[7, 0, 1])
+    with pytest.raises(TypeError, match="models must be an mdlstm.LSTMModel"):
+        correct(dtrajs, ["m"], SMALL, "hop_fraction", target)
