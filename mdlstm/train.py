@@ -65,7 +65,7 @@ from ._recipe import (AUTO_PASSES, AUTO_UPDATES, AUTO_WINDOWS_PER_EPOCH, CANDIDA
                       PRECISIONS, SELECTION_CHAINS, SELECTION_CHARACTERS, SELECTIONS,
                       split_held_out, window_starts)
 
-__all__ = ["LSTMEstimator", "fit_many", "split_held_out", "window_starts",
+__all__ = ["LSTMEstimator", "TransformerEstimator", "fit_many", "split_held_out", "window_starts",
            # the numbers of the recipe, documented with the estimator
            "AUTO_PASSES", "AUTO_UPDATES", "AUTO_WINDOWS_PER_EPOCH", "CANDIDATE_PHASE", "CPU_CHUNK",
            "LR_SCALING", "MIN_HELD_OUT_CHANGES", "N_EVALUATIONS", "PAPER_BATCH", "PRECISIONS",
@@ -182,10 +182,23 @@ class LSTMEstimator(Parameters):
         self.precision = precision
         self._model = None
 
+    #: The parameter that sets the training windows' length (error messages).
+    _window_name = "seq_length"
+
     # ------------------------------------------------------------------ checks
-    def _check_params(self):
-        for name in ("embedding_dim", "hidden_size", "n_layers", "seq_length", "batch_size"):
+    def _check_network(self):
+        for name in ("embedding_dim", "hidden_size", "n_layers", "seq_length"):
             positive_int(getattr(self, name), name)
+
+    def _network(self, n_states):
+        """A new network for ``n_states`` states (torch: called from fit only)."""
+        from .model import CharLSTM
+
+        return CharLSTM(n_states, self.embedding_dim, self.hidden_size, self.n_layers)
+
+    def _check_params(self):
+        self._check_network()
+        positive_int(self.batch_size, "batch_size")
         if not (isinstance(self.epochs, str) and self.epochs == "auto"):
             positive_int(self.epochs, "epochs")
         positive_float(self.learning_rate, "learning_rate")
@@ -266,6 +279,101 @@ class LSTMEstimator(Parameters):
         low, high = AUTO_UPDATES
         return int(np.clip(AUTO_PASSES, math.ceil(low / updates_per_epoch),
                            max(1, high // updates_per_epoch)))
+
+
+class TransformerEstimator(LSTMEstimator):
+    """Fit an Embedding -> decoder-only transformer -> Linear model to state sequences.
+
+    The network is :class:`~mdlstm.model.CharTransformer`: pre-norm blocks
+    of causal multi-head attention
+    (:func:`torch.nn.functional.scaled_dot_product_attention`) and an MLP,
+    rotary positions, each prediction made from the ``context_length``
+    states up to it. Everything else is :class:`LSTMEstimator`'s: the
+    training loop, ``epochs="auto"``, the learning-rate schedule, held-out
+    scoring, candidate selection by generated chains, checkpoints; and the
+    trained model is an :class:`~mdlstm.model.LSTMModel` (generate, score,
+    save, load), whose file names its architecture. A transformer carries
+    no state from window to window: it trains on windows of
+    ``context_length`` predicted states that start every ``stride`` states,
+    shuffled every epoch (``carry_state=False`` of the LSTM). It is a
+    subclass so that whatever takes an :class:`LSTMEstimator`
+    (:func:`fit_many`, :func:`mdlstm.pipeline.learn`,
+    ``LSTMDynamics(estimator=...)``) takes it.
+
+    Parameters
+    ----------
+    d_model : int
+        Width of the residual stream and of the state embeddings.
+    n_layers : int
+        Transformer blocks.
+    n_heads : int
+        Attention heads per block; ``d_model / n_heads`` must be an even
+        integer.
+    context_length : int
+        States each prediction sees (at least 2), and the predicted states
+        of a training window. Generation keeps the keys and values of this
+        many states per layer, so its cost per character does not grow with
+        the chains.
+    batch_size, epochs, learning_rate, lr_schedule, stride, validation_fraction, \
+selection, n_states, device, seed, verbose, lr_scaling, precision
+        As in :class:`LSTMEstimator` (``stride`` as with ``carry_state=False``).
+
+    Attributes
+    ----------
+    history : dict
+        As in :class:`LSTMEstimator`.
+    best_epoch : int
+        Epoch whose weights were kept.
+
+    Notes
+    -----
+    Defaults measured as described in ``docs/performance.md`` (section
+    "Transformer"), on one CPU thread.
+    """
+
+    _window_name = "context_length"
+    #: a transformer carries no state between windows
+    carry_state = False
+
+    def __init__(self, d_model=64, n_layers=2, n_heads=4, context_length=128, batch_size=64,
+                 epochs="auto", learning_rate=1e-3, lr_schedule="cosine", stride="auto",
+                 validation_fraction=0.1, selection="generated", n_states=None,
+                 device="auto", seed=None, verbose=False, lr_scaling=None,
+                 precision="float32"):
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.context_length = context_length
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.stride = stride
+        self.validation_fraction = validation_fraction
+        self.selection = selection
+        self.n_states = n_states
+        self.device = device
+        self.seed = seed
+        self.verbose = verbose
+        self.lr_scaling = lr_scaling
+        self.precision = precision
+        self._model = None
+
+    @property
+    def seq_length(self):
+        """Predicted states per training window: ``context_length``."""
+        return self.context_length
+
+    def _check_network(self):
+        from ._transformer import TransformerConfig   # torch: see fit
+
+        TransformerConfig(2, self.d_model, self.n_layers, self.n_heads, self.context_length)
+
+    def _network(self, n_states):
+        from .model import CharTransformer
+
+        return CharTransformer(n_states, self.d_model, self.n_layers, self.n_heads,
+                               self.context_length)
 
 
 def fit_many(estimators, datasets, n_workers=None, threads_per_worker=1, metadata=None):
