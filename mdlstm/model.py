@@ -11,6 +11,35 @@ new state sequences (many chains at once, one batch on the device), scores
 held-out data in nats per character and saves itself to a single file that
 cannot execute code when read (safetensors weights plus JSON metadata).
 
+Two architectures
+-----------------
+The network may also be a decoder-only transformer, :class:`CharTransformer`
+(:class:`mdlstm.TransformerEstimator`): pre-norm blocks of causal
+multi-head attention (:func:`torch.nn.functional.scaled_dot_product_attention`)
+and an MLP, with rotary positions, each state predicted from the
+``context_length`` states up to it. Each architecture is one network class
+with its configuration type (:data:`ARCHITECTURES`); everything else is one
+code path for both: :class:`LSTMModel` (generate, score, prompts, masks),
+the training loop, checkpoints and the model file, whose header names the
+``architecture`` (files without it, all those of format 1, are LSTMs).
+
+Both networks have the same interface, ``network(states, state) -> (logits,
+state)``, where the carried state is an LSTM's ``(h, c)`` or a transformer's
+:class:`KVCache` (the keys and values of the last ``context_length - 1``
+positions): scoring reads a long trajectory chunk after chunk with either,
+and generation reads the prompt with it. Sampling advances the chains one
+state at a time through an object of the architecture (stacked LSTMs:
+:class:`_LSTMChains`; a transformer: a ring buffer of the last
+``context_length`` keys and values per layer, whose cost per character does
+not grow with the chains), and everything around it (random numbers, masks,
+streaming to disk, resuming) is shared.
+
+Why rotary positions and a band: the keys of a state depend only on the
+states within ``context_length`` before it and carry their position as a
+rotation, so a key stays valid while it is in the band and never has to be
+recomputed: the cache rolls, and a cached generation gives the logits of
+one forward pass over the same sequence (to float rounding; tested).
+
 Example
 -------
 >>> model = LSTMEstimator(epochs=5, seed=0).fit(dtraj).fetch_model()  # doctest: +SKIP

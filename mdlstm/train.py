@@ -6,6 +6,12 @@ The estimator follows the deeptime/scikit-learn pattern: parameters are set in
 
     model = LSTMEstimator(seed=0).fit(dtrajs).fetch_model()
 
+:class:`TransformerEstimator` trains a decoder-only transformer instead
+(:class:`~mdlstm.model.CharTransformer`) with the same loop, on shuffled
+windows of ``context_length`` (step 2 with ``carry_state=False``: a
+transformer carries no state), and returns the same
+:class:`~mdlstm.model.LSTMModel`.
+
 What happens in ``fit``
 -----------------------
 1. The last ``validation_fraction`` of every trajectory is held out as one

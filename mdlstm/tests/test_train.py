@@ -9,6 +9,7 @@ import torch
 from deeptime.markov.msm import MarkovStateModel
 
 from mdlstm import _recipe, _training
+from mdlstm.model import CharLSTM
 from mdlstm.train import (LSTMEstimator, TransformerEstimator, fit_many, split_held_out,
                           window_starts)
 
@@ -200,14 +201,14 @@ def two_threads():
 
 def test_worker_threads_run_bfloat16_chunks_under_autocast(chain, two_threads, monkeypatch):
     seen = set()
-    forward = _training.CharLSTM.forward
+    forward = CharLSTM.forward
 
     def recording_forward(self, states, hidden=None):
         seen.add((threading.current_thread().name, torch.is_autocast_enabled("cpu"),
                   torch.get_autocast_dtype("cpu")))
         return forward(self, states, hidden)
 
-    monkeypatch.setattr(_training.CharLSTM, "forward", recording_forward)
+    monkeypatch.setattr(CharLSTM, "forward", recording_forward)
     LSTMEstimator(epochs=1, seed=3, precision="bfloat16", validation_fraction=0,
                   **{**SMALL, "batch_size": 256}).fit(chain[:12_000])
     in_workers = {(on, dtype) for name, on, dtype in seen if name.startswith("mdlstm-chunk")}
