@@ -24,8 +24,8 @@ generation
     what ``LSTMDynamics`` does with its three models) against 16 chains of one.
 transformer generation
     Characters per second of :meth:`mdlstm.LSTMModel.generate` with the
-    default transformer (:class:`mdlstm.TransformerEstimator`: d_model 64, 2
-    layers, 4 heads, context 128; untrained weights) for 1,000 chains,
+    default transformer (:class:`mdlstm.TransformerEstimator`: d_model 64, 1
+    layer, 4 heads, context 64; untrained weights) for 1,000 chains,
     against the paper's LSTM for the same chains, in turn; and the cost per
     character along one run of 100 chains of 10,000 steps prompted with a
     whole context (the key/value cache full from the first step): the rate of
@@ -389,10 +389,12 @@ def cost_by_position(model, n_chains, n_steps, block, device):
 def transformer_rows(sizes, rates, threads):
     rows = []
     window, n_steps = sizes.flat_steps
+    c = TransformerConfig(N_STATES)
+    shape = f"{c.d_model}/{c.n_layers}x{c.n_heads}/{c.context_length}"
     for n in threads:
         r, tag = rates[n], _threads_label(n)
         rows += [
-            Row(f"generation, transformer 64/2x4/128 vs LSTM 8/64/1, {sizes.chains:,} chains "
+            Row(f"generation, transformer {shape} vs LSTM 8/64/1, {sizes.chains:,} chains "
                 f"({tag})", _num(r["transformer"], "chars/s"), _num(r["lstm"], "chars/s"),
                 _num(r["transformer"] / r["lstm"]) + "x"),
             Row(f"generation, transformer, {sizes.flat_chains} chains: last vs first "

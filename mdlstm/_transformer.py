@@ -60,9 +60,9 @@ class TransformerConfig:
 
     n_states: int
     d_model: int = 64
-    n_layers: int = 2
+    n_layers: int = 1
     n_heads: int = 4
-    context_length: int = 128
+    context_length: int = 64
     #: Name of the architecture in model files.
     architecture: ClassVar[str] = "transformer"
 
@@ -170,7 +170,7 @@ class CharTransformer(nn.Module):
         States each prediction sees, the state itself included.
     """
 
-    def __init__(self, n_states, d_model=64, n_layers=2, n_heads=4, context_length=128):
+    def __init__(self, n_states, d_model=64, n_layers=1, n_heads=4, context_length=64):
         super().__init__()
         TransformerConfig(n_states, d_model, n_layers, n_heads, context_length)  # checks
         self.context_length = context_length

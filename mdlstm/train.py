@@ -341,7 +341,7 @@ selection, n_states, device, seed, verbose, lr_scaling, precision
     #: a transformer carries no state between windows
     carry_state = False
 
-    def __init__(self, d_model=64, n_layers=2, n_heads=4, context_length=128, batch_size=64,
+    def __init__(self, d_model=64, n_layers=1, n_heads=4, context_length=64, batch_size=64,
                  epochs="auto", learning_rate=1e-3, lr_schedule="cosine", stride="auto",
                  validation_fraction=0.1, selection="generated", n_states=None,
                  device="auto", seed=None, verbose=False, lr_scaling=None,
