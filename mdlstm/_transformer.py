@@ -35,7 +35,7 @@ ROPE_BASE = 10_000.0
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig:
-    """The shape of a :class:`CharTransformer`: one type for the network and its file.
+    """The shape of a :class:`~mdlstm.model.CharTransformer`, for the network and its file.
 
     Attributes
     ----------

@@ -29,7 +29,7 @@ state)``, where the carried state is an LSTM's ``(h, c)`` or a transformer's
 positions): scoring reads a long trajectory chunk after chunk with either,
 and generation reads the prompt with it. Sampling advances the chains one
 state at a time through an object of the architecture (stacked LSTMs:
-:class:`_LSTMChains`; a transformer: a ring buffer of the last
+``_LSTMChains``; a transformer: a ring buffer of the last
 ``context_length`` keys and values per layer, whose cost per character does
 not grow with the chains), and everything around it (random numbers, masks,
 streaming to disk, resuming) is shared.
