@@ -22,6 +22,17 @@ generation
     ``MarkovStateModel.simulate`` (one chain, 20 states); and 16 chains of each
     of three models sampled together (:func:`mdlstm.model.generate_together`,
     what ``LSTMDynamics`` does with its three models) against 16 chains of one.
+transformer generation
+    Characters per second of :meth:`mdlstm.LSTMModel.generate` with the
+    default transformer (:class:`mdlstm.TransformerEstimator`: d_model 64, 1
+    layer, 4 heads, context 64; untrained weights) for 1,000 chains,
+    against the paper's LSTM for the same chains, in turn; and the cost per
+    character along one run of 100 chains of 10,000 steps prompted with a
+    whole context (the key/value cache full from the first step): the rate of
+    its last 1,000 steps against that of its first 1,000, each the best of
+    blocks of 100 steps (:func:`cost_by_position`; blocks of one size in one
+    run, so that a busy machine does not favour the shorter side). 1 when
+    the cost per character does not grow with the chain.
 simulated time
     Picoseconds generated per wall second (1,000 chains, 1 ps per character,
     the bundled data's frame interval) against OpenMM on alanine dipeptide with
@@ -93,7 +104,8 @@ import torch.utils.mkldnn
 import mdlstm
 from mdlstm import LSTMEstimator, LSTMModel
 from mdlstm._format import markdown_table
-from mdlstm.model import CharLSTM, generate_together, resolve_device
+from mdlstm.model import (CharLSTM, CharTransformer, TransformerConfig, _chains,
+                          generate_together, resolve_device)
 from mdlstm.systems import alanine_dipeptide
 from mdlstm.train import PRECISIONS, fit_many
 
@@ -138,6 +150,9 @@ class Sizes:
     cv_frames: int           # frames analysed (None: all)
     memory_chains: int
     memory_steps: int
+    transformer_steps: int   # of the 1,000 transformer chains
+    flat_chains: int         # transformer chains timed along their length ...
+    flat_steps: tuple        # ... (steps compared at each end, all steps)
     rounds: int              # of generation + MD, measured in turn
     repeats: int             # of training fits and CV runs
 
@@ -146,12 +161,14 @@ FULL = Sizes(chains=1000, chain_steps=1000, few_chains=16, few_steps=3000,
              naive_steps=3000, msm_steps=10**6, md_steps=2500, matmul_sizes=(1024, 2048),
              matmul_repeats=10, train_steps=10, alanine_train=(64, 100, 2), many_steps=600,
              cv_copies=5,
-             cv_frames=None, memory_chains=1000, memory_steps=10**5, rounds=5, repeats=3)
+             cv_frames=None, memory_chains=1000, memory_steps=10**5, transformer_steps=300,
+             flat_chains=100, flat_steps=(1000, 10_000), rounds=5, repeats=3)
 QUICK = Sizes(chains=1000, chain_steps=20, few_chains=16, few_steps=100, naive_steps=100,
               msm_steps=10**4, md_steps=100, matmul_sizes=(256,), matmul_repeats=3,
               train_steps=1, alanine_train=(4, 10, 1), many_steps=2, cv_copies=1,
               cv_frames=2000,
-              memory_chains=100, memory_steps=10**4, rounds=1, repeats=1)
+              memory_chains=100, memory_steps=10**4, transformer_steps=20, flat_chains=100,
+              flat_steps=(100, 300), rounds=1, repeats=1)
 
 
 # ---------------------------------------------------------------------- timing
@@ -304,6 +321,89 @@ def bench_generation(sizes, device, threads):
         times = interleaved_best({k: f for k, (f, _) in work.items()}, sizes.rounds, device)
         rates[n] = {k: amount / times[k] for k, (_, amount) in work.items()}
     return rates
+
+
+def transformer_model(device):
+    """An untrained :class:`~mdlstm.LSTMModel` of the default transformer (seeded weights)."""
+    torch.manual_seed(0)
+    return LSTMModel(CharTransformer.from_config(TransformerConfig(N_STATES)), device=device)
+
+
+def bench_transformer(sizes, device, threads):
+    """Transformer generation rates (characters per second), in turn with the LSTM's.
+
+    Returns
+    -------
+    dict
+        ``{threads: rates}`` with ``"transformer"`` and ``"lstm"`` (1,000
+        chains), ``"first"`` and ``"last"`` (the first and last
+        ``flat_steps[0]`` steps of :func:`cost_by_position`).
+    """
+    lstm, model = paper_model(device), transformer_model(device)
+    work = {
+        "transformer": (lambda: model.generate(sizes.transformer_steps, sizes.chains, seed=0),
+                        sizes.chains * sizes.transformer_steps),
+        "lstm": (lambda: lstm.generate(sizes.transformer_steps, sizes.chains, seed=0),
+                 sizes.chains * sizes.transformer_steps),
+    }
+    window, n_steps = sizes.flat_steps
+    rates = {}
+    for n in threads:
+        torch.set_num_threads(n)
+        _log(f"transformer generation, {_threads_label(n)}")
+        times = interleaved_best({k: f for k, (f, _) in work.items()}, sizes.rounds, device)
+        rates[n] = {k: amount / times[k] for k, (_, amount) in work.items()}
+        per_step = cost_by_position(model, sizes.flat_chains, n_steps, window // 10, device)
+        blocks = window // (window // 10)
+        rates[n].update(first=sizes.flat_chains / per_step[:blocks].min(),
+                        last=sizes.flat_chains / per_step[-blocks:].min())
+    return rates
+
+
+@torch.no_grad()
+def cost_by_position(model, n_chains, n_steps, block, device):
+    """Seconds per step of every block of `block` steps along one generation.
+
+    `n_chains` chains of a transformer ``model`` are prompted with a whole
+    context of random states (the cache is full from the first step) and
+    advanced `n_steps` steps by the sampler :meth:`mdlstm.LSTMModel.generate`
+    uses, feeding back the most likely state (the sampling that follows the
+    logits costs the same at every step).
+    """
+    context = model.config.context_length
+    gen = torch.Generator().manual_seed(0)
+    prompt = torch.randint(N_STATES, (n_chains, context), generator=gen).to(device)
+    step = _chains([model], [prompt], None)
+    states = prompt[None, :, -1]
+    times = []
+    for _ in range(n_steps // block):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(block):
+            states = step(states).argmax(dim=2)
+        _sync(device)
+        times.append((time.perf_counter() - start) / block)
+    return np.array(times)
+
+
+def transformer_rows(sizes, rates, threads):
+    rows = []
+    window, n_steps = sizes.flat_steps
+    c = TransformerConfig(N_STATES)
+    shape = f"{c.d_model}/{c.n_layers}x{c.n_heads}/{c.context_length}"
+    for n in threads:
+        r, tag = rates[n], _threads_label(n)
+        rows += [
+            Row(f"generation, transformer {shape} vs LSTM 8/64/1, {sizes.chains:,} chains "
+                f"({tag})", _num(r["transformer"], "chars/s"), _num(r["lstm"], "chars/s"),
+                _num(r["transformer"] / r["lstm"]) + "x"),
+            Row(f"generation, transformer, {sizes.flat_chains} chains: last vs first "
+                f"{window:,} of {n_steps:,} steps after a full context ({tag})",
+                _num(r["last"], "chars/s"), _num(r["first"], "chars/s"),
+                _num(r["last"] / r["first"]) + "x", ">= 0.9x",
+                _verdict(r["last"] / r["first"] >= 0.9)),
+        ]
+    return rows
 
 
 # ---------------------------------------------------------------------- MD
@@ -873,6 +973,7 @@ def main(argv=None):
     rates = bench_generation(sizes, device, threads)
     rows, best_n = generation_rows(sizes, rates, threads)
     rows.append(md_row(rates[best_n], best_n))
+    rows += transformer_rows(sizes, bench_transformer(sizes, device, threads), threads)
     training = bench_training(sizes, device, threads)
     rows += training_rows(training, threads, sizes)
     _log("training two models with fit_many")

@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 #: public name -> module that defines it
 _EXPORTS = {"cv": None, "CVSeries": "analysis", "LSTMDynamics": "analysis",
             "Discretizer": "discretize",
-            "LSTMEstimator": "train", "LSTMModel": "model", "compare": "validate",
+            "LSTMEstimator": "train", "TransformerEstimator": "train",
+            "LSTMModel": "model", "compare": "validate",
             "Comparison": "validate"}
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -20,7 +20,9 @@ from safetensors.torch import load_file, safe_open, save_file
 from . import __version__
 
 #: Version of the model file layout; files from a newer version are refused.
-FORMAT_VERSION = 1
+#: 1: LSTMs; 2: the header names the network's ``architecture`` (an LSTM file
+#: is still written as version 1, which every mdlstm reads).
+FORMAT_VERSION = 2
 
 
 _META_KEY = "mdlstm"
@@ -29,13 +31,15 @@ _META_KEY = "mdlstm"
 class _MemorySink:
     """Generated states kept on the device, returned as one numpy array."""
 
+    done = 0
+
     def __init__(self, shape, dtype, device):
         self.states = torch.empty(shape, dtype=dtype, device=device)
 
-    def restore(self, h, c, states, gen):
-        return 0
+    def restore(self, gen):
+        return None
 
-    def write(self, start, block, h, c, states, gen):
+    def write(self, start, block, tensors, gen):
         self.states[:, start:start + block.shape[1]] = block
 
     def result(self):
@@ -47,7 +51,7 @@ class _FileSink:
 
     The ``.npy`` file is stored time-major, (n_steps, n_trajectories), so
     that every chunk is one contiguous write. ``PATH.state`` (safetensors:
-    the LSTM state, last states and generator state as tensors, the progress
+    the sampler's state, last states and generator state as tensors, the progress
     and settings as JSON metadata) is replaced atomically after the chunk is
     flushed, so it never claims more steps than the file holds.
     """
@@ -72,26 +76,22 @@ class _FileSink:
             self.array = np.lib.format.open_memmap(self.path, mode="w+", dtype=dtype,
                                                    shape=shape[::-1])
 
-    def restore(self, h, c, states, gen):
+    def restore(self, gen):
+        """The saved tensors of an interrupted run (None: none), ``gen`` set to its state."""
         if self.saved is None:
-            return 0
+            return None
         tensors = self.saved["tensors"]
-        for k in range(len(h)):
-            h[k].copy_(tensors[f"h{k}"])
-            c[k].copy_(tensors[f"c{k}"])
-        states.copy_(tensors["states"])
         gen.set_state(tensors["generator"])
         self.done = self.saved["done"]
-        return self.done
+        return tensors
 
-    def write(self, start, block, h, c, states, gen):
+    def write(self, start, block, tensors, gen):
         stop = start + block.shape[1]
         self.array[start:stop] = block.T.cpu().numpy()
         self.array.flush()
         self.done = stop
-        tensors = {f"h{k}": v.cpu().contiguous() for k, v in enumerate(h)}
-        tensors.update({f"c{k}": v.cpu().contiguous() for k, v in enumerate(c)})
-        tensors.update(states=states.cpu().contiguous(), generator=gen.get_state())
+        tensors = {name: v.cpu().contiguous() for name, v in tensors.items()}
+        tensors["generator"] = gen.get_state()
         meta = {"done": stop, "settings": self.settings}
         meta = {"mdlstm-generation": json.dumps(meta)}
         atomic_write(self.state_path, lambda tmp: save_file(tensors, tmp, metadata=meta))
@@ -154,23 +154,31 @@ def atomic_write(path, write):
             os.remove(tmp)
 
 
-def write_model(path, config, tensors, metadata, overwrite):
+def write_model(path, architecture, config, tensors, metadata, overwrite):
     """Write a model file: `tensors` (safetensors) and a JSON header.
 
-    ``config`` (a dict of the network's shape) and ``metadata`` go into the
-    header with the format version. Written atomically (:func:`atomic_write`).
+    ``architecture`` (``"lstm"``, ``"transformer"``), ``config`` (a dict of
+    the network's shape) and ``metadata`` go into the header with the format
+    version. An LSTM's header is that of format 1 (no ``architecture``),
+    which older mdlstm read; another architecture's is format 2, which
+    older mdlstm refuse as newer than they read. Written atomically
+    (:func:`atomic_write`).
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    header = {"format_version": FORMAT_VERSION, "mdlstm_version": __version__,
+    header = {"format_version": 1, "mdlstm_version": __version__,
               "config": config, "metadata": metadata}
+    if architecture != "lstm":
+        header.update(format_version=FORMAT_VERSION, architecture=architecture)
     meta = {_META_KEY: json.dumps(header, allow_nan=False)}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def read_model(path):
-    """The header (``config``, ``metadata``) and tensors of a model file.
+    """The header (``architecture``, ``config``, ``metadata``) and tensors of a model file.
+
+    ``architecture`` is ``"lstm"`` in files of format 1.
 
     Raises
     ------
@@ -198,6 +206,9 @@ def read_model(path):
         version = int(header["format_version"])
         if not isinstance(header["config"], dict):
             raise ValueError(f"bad network configuration {header['config']}")
+        architecture = header.setdefault("architecture", "lstm")
+        if architecture not in ("lstm", "transformer"):
+            raise ValueError(f"unknown architecture {architecture!r}")
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: corrupted mdlstm metadata: {err}") from err
     if version > FORMAT_VERSION:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import _recipe
 from ._checks import as_dtraj_list, seed_value
-from .model import CharLSTM, LSTMModel, _state_dtype, atomic_write, prompts, sequence_nll
+from .model import LSTMModel, _state_dtype, atomic_write, prompts, sequence_nll
 
 #: ``precision`` -> autocast dtype (None: plain float32).
 _AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16}
@@ -339,14 +339,14 @@ def fit(est, dtrajs, metadata, checkpoint_dir, resume):
         longest = max(len(t) for t in train)
         raise ValueError(
             f"dtrajs are too short: the longest training part has {longest} states "
-            f"but one window needs seq_length+1 = {est.seq_length + 1}; give longer "
-            "trajectories or a smaller seq_length/validation_fraction")
+            f"but one window needs {est._window_name}+1 = {est.seq_length + 1}; give longer "
+            f"trajectories or a smaller {est._window_name}/validation_fraction")
     epochs = est._epochs(windows.n_updates)
     n_updates = epochs * windows.n_updates
     every = max(1, round(epochs / _recipe.N_EVALUATIONS))
 
     torch.manual_seed(seed)
-    net = CharLSTM(n_states, est.embedding_dim, est.hidden_size, est.n_layers).to(device)
+    net = est._network(n_states).to(device)
     scaling = _recipe.LR_SCALING[est.lr_scaling]
     peak_lr = est.learning_rate * (windows.batch / _recipe.PAPER_BATCH) ** scaling
     optimizer = torch.optim.Adam(net.parameters(), lr=peak_lr)

@@ -11,6 +11,35 @@ new state sequences (many chains at once, one batch on the device), scores
 held-out data in nats per character and saves itself to a single file that
 cannot execute code when read (safetensors weights plus JSON metadata).
 
+Two architectures
+-----------------
+The network may also be a decoder-only transformer, :class:`CharTransformer`
+(:class:`mdlstm.TransformerEstimator`): pre-norm blocks of causal
+multi-head attention (:func:`torch.nn.functional.scaled_dot_product_attention`)
+and an MLP, with rotary positions, each state predicted from the
+``context_length`` states up to it. Each architecture is one network class
+with its configuration type (:data:`ARCHITECTURES`); everything else is one
+code path for both: :class:`LSTMModel` (generate, score, prompts, masks),
+the training loop, checkpoints and the model file, whose header names the
+``architecture`` (files without it, all those of format 1, are LSTMs).
+
+Both networks have the same interface, ``network(states, state) -> (logits,
+state)``, where the carried state is an LSTM's ``(h, c)`` or a transformer's
+:class:`KVCache` (the keys and values of the last ``context_length - 1``
+positions): scoring reads a long trajectory chunk after chunk with either,
+and generation reads the prompt with it. Sampling advances the chains one
+state at a time through an object of the architecture (stacked LSTMs:
+``_LSTMChains``; a transformer: a ring buffer of the last
+``context_length`` keys and values per layer, whose cost per character does
+not grow with the chains), and everything around it (random numbers, masks,
+streaming to disk, resuming) is shared.
+
+Why rotary positions and a band: the keys of a state depend only on the
+states within ``context_length`` before it and carry their position as a
+rotation, so a key stays valid while it is in the band and never has to be
+recomputed: the cache rolls, and a cached generation gives the logits of
+one forward pass over the same sequence (to float rounding; tested).
+
 Example
 -------
 >>> model = LSTMEstimator(epochs=5, seed=0).fit(dtraj).fetch_model()  # doctest: +SKIP
@@ -24,6 +53,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -33,10 +63,11 @@ from tqdm import tqdm
 from ._checks import as_dtraj_list, check_states, positive_float, positive_int, seed_value
 from ._io import (FORMAT_VERSION, _FileSink, _MemorySink, atomic_write, load_generated,
                   read_model, write_model)
+from ._transformer import CharTransformer, KVCache, TransformerConfig, _CachedStepper
 
-__all__ = ["LSTMConfig", "CharLSTM", "LSTMModel", "atomic_write", "generate_together",
-           "load_generated", "prompts",
-           "resolve_device", "sequence_nll", "FORMAT_VERSION", "MASKS"]
+__all__ = ["LSTMConfig", "CharLSTM", "TransformerConfig", "CharTransformer", "KVCache",
+           "LSTMModel", "atomic_write", "generate_together", "load_generated", "prompts",
+           "resolve_device", "sequence_nll", "ARCHITECTURES", "FORMAT_VERSION", "MASKS"]
 
 
 #: What :meth:`LSTMModel.generate` may forbid: nothing, states the training
@@ -111,6 +142,8 @@ class LSTMConfig:
     embedding_dim: int = 8
     hidden_size: int = 64
     n_layers: int = 1
+    #: Name of the architecture in model files.
+    architecture: ClassVar[str] = "lstm"
 
     @classmethod
     def from_dict(cls, data):
@@ -171,6 +204,15 @@ class CharLSTM(nn.Module):
     def from_config(cls, config):
         """A new (untrained) network of this shape."""
         return cls(**dataclasses.asdict(config))
+
+    def describe(self):
+        return f"embedding {self.embedding.embedding_dim}, " \
+               f"{self.lstm.num_layers}x{self.lstm.hidden_size} LSTM"
+
+
+#: Architecture name in model files -> (configuration type, network type).
+ARCHITECTURES = {"lstm": (LSTMConfig, CharLSTM),
+                 "transformer": (TransformerConfig, CharTransformer)}
 
 
 class _Stepper:
@@ -262,12 +304,66 @@ def _tanh(x):
     return torch.sigmoid(x * 2).mul_(2).sub_(1)
 
 
+class _LSTMChains:
+    """The chains of ``K`` LSTMs advanced by a :class:`_Stepper`, with their state.
+
+    The sampler's interface, shared with the transformer's
+    :class:`~mdlstm._transformer._CachedStepper`: called with the current
+    states ``(K, B)``, it returns the logits of the next ``(K, B, n_states)``;
+    :meth:`state` and :meth:`load_state` are what a streamed generation
+    saves and resumes.
+    """
+
+    @torch.no_grad()
+    def __init__(self, nets, prompts, logit_masks):
+        self.step = _Stepper(nets, logit_masks)
+        warm = [_lstm_warm_up(net, p) for net, p in zip(nets, prompts)]
+        self.h = [torch.stack([w[0][k] for w in warm]) for k in range(self.step.n_layers)]
+        self.c = [torch.stack([w[1][k] for w in warm]) for k in range(self.step.n_layers)]
+
+    def __call__(self, states):
+        return self.step(states, self.h, self.c)
+
+    def state(self):
+        def rows(x):
+            return x.reshape(-1, x.shape[-1])
+
+        tensors = {f"h{k}": rows(h) for k, h in enumerate(self.h)}
+        tensors.update({f"c{k}": rows(c) for k, c in enumerate(self.c)})
+        return tensors
+
+    def load_state(self, tensors):
+        for name, view in self.state().items():
+            view.copy_(tensors[name])
+
+
+def _lstm_warm_up(net, prompt):
+    """LSTM state after reading all but the last prompt character, per layer."""
+    if prompt.shape[1] > 1:
+        _, (h0, c0) = net(prompt[:, :-1])
+    else:
+        h0 = torch.zeros((net.lstm.num_layers, prompt.shape[0], net.lstm.hidden_size),
+                         device=prompt.device)
+        c0 = h0.clone()
+    return list(h0.unbind(0)), list(c0.unbind(0))
+
+
+def _chains(models, prompts, mask):
+    """The sampler of `models` (one transformer, or LSTMs of one shape) after `prompts`."""
+    masks = [m._logit_mask(mask) for m in models]
+    if isinstance(models[0].network, CharLSTM):
+        return _LSTMChains([m.network for m in models], prompts, masks)
+    (model,), (prompt,) = models, prompts
+    _, cache = model.network(prompt[:, :-1])
+    return _CachedStepper(model.network, cache, masks[0])
+
+
 class LSTMModel:
     """A trained state-sequence language model.
 
     Parameters
     ----------
-    network : CharLSTM
+    network : CharLSTM or CharTransformer
         The trained network.
     metadata : dict, optional
         JSON-serialisable facts kept with the weights: the discretizer
@@ -280,15 +376,16 @@ class LSTMModel:
     ----------
     n_states : int
         Alphabet size.
-    config : LSTMConfig
-        The shape of the network.
+    config : LSTMConfig or TransformerConfig
+        The shape of the network; its ``architecture`` says which.
     metadata : dict
     device : torch.device
     """
 
-    def __init__(self, network: CharLSTM, metadata=None, device="auto"):
-        if not isinstance(network, CharLSTM):
-            raise TypeError(f"network must be a CharLSTM, got {type(network).__name__}")
+    def __init__(self, network, metadata=None, device="auto"):
+        if not isinstance(network, (CharLSTM, CharTransformer)):
+            raise TypeError(f"network must be a CharLSTM or a CharTransformer, "
+                            f"got {type(network).__name__}")
         self.device = resolve_device(device)
         self.network = network.to(self.device).eval()
         self.metadata = dict(metadata or {})
@@ -296,6 +393,11 @@ class LSTMModel:
     @property
     def config(self):
         return self.network.config
+
+    @property
+    def architecture(self):
+        """``"lstm"`` or ``"transformer"``."""
+        return self.config.architecture
 
     @property
     def n_states(self):
@@ -315,11 +417,9 @@ class LSTMModel:
         return self.metadata.get("dt")
 
     def __repr__(self):
-        c = self.config
         n_par = sum(p.numel() for p in self.network.parameters())
-        return (f"<LSTMModel {c.n_states} states, embedding {c.embedding_dim}, "
-                f"{c.n_layers}x{c.hidden_size} LSTM, {n_par} parameters, "
-                f"on {self.device}>")
+        return (f"<LSTMModel {self.n_states} states, {self.network.describe()}, "
+                f"{n_par} parameters, on {self.device}>")
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
@@ -449,23 +549,15 @@ class LSTMModel:
                              f"{n_trajectories}; give one row per chain or a 1-D prompt")
         return torch.as_tensor(np.ascontiguousarray(arr), dtype=torch.long, device=self.device)
 
-    def _warm_up(self, prompt):
-        """LSTM state after reading all but the last prompt character, per layer."""
-        n_layers, hidden = self.network.lstm.num_layers, self.network.lstm.hidden_size
-        zeros = torch.zeros((n_layers, prompt.shape[0], hidden), device=self.device)
-        if prompt.shape[1] > 1:
-            _, (h0, c0) = self.network(prompt[:, :-1])
-        else:
-            h0, c0 = zeros, zeros.clone()
-        return list(h0.unbind(0)), list(c0.unbind(0))
-
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()
     def score(self, dtrajs, chunk=10_000):
         """Mean cross-entropy of the next state, in nats per character.
 
-        The LSTM state is carried through each whole trajectory (as during
-        generation); the first state of each trajectory is not predicted.
+        Each whole trajectory is read as generation reads its chains (an
+        LSTM's state carried through it; a transformer's prediction from the
+        ``context_length`` states up to each one); the first state of each
+        trajectory is not predicted.
 
         Parameters
         ----------
@@ -500,7 +592,8 @@ class LSTMModel:
         """
         tensors = {k: v.detach().cpu().contiguous()
                    for k, v in self.network.state_dict().items()}
-        write_model(path, dataclasses.asdict(self.config), tensors, self.metadata, overwrite)
+        write_model(path, self.architecture, dataclasses.asdict(self.config), tensors,
+                    self.metadata, overwrite)
 
     @classmethod
     def load(cls, path, device="auto"):
@@ -520,11 +613,12 @@ class LSTMModel:
             comes from a newer format version.
         """
         header, tensors = read_model(path)
+        config_type, network_type = ARCHITECTURES[header["architecture"]]
         try:
-            config = LSTMConfig.from_dict(header["config"])
-        except ValueError as err:
+            config = config_type.from_dict(header["config"])
+        except (ValueError, TypeError) as err:
             raise ValueError(f"{path}: corrupted mdlstm metadata: {err}") from err
-        net = CharLSTM.from_config(config)
+        net = network_type.from_config(config)
         try:
             net.load_state_dict(tensors)
         except RuntimeError as err:
@@ -542,6 +636,12 @@ def generate_together(models, n_steps, prompts, temperature=1.0, seed=None, prog
     ``K`` models take about the time of one where a step costs the dispatch
     of its operations rather than arithmetic (a small LSTM on a CPU).
     :func:`mdlstm.pipeline.learn` generates from its models this way.
+
+    Transformers are not stacked: their models are sampled one after the
+    other, with one random stream (the first model's chains are those of
+    :meth:`LSTMModel.generate` with the same seed). A transformer's step
+    costs the attention over its cache, arithmetic that stacking would not
+    save.
 
     Parameters
     ----------
@@ -584,11 +684,15 @@ def generate_together(models, n_steps, prompts, temperature=1.0, seed=None, prog
     gen = torch.Generator(device=first.device)
     gen.manual_seed(seed_value(seed))
     tensors = [m._prompt(p, n, gen) for m, p, n in zip(models, prompts, rows)]
+    dtype = _state_dtype(first.n_states)[1]
+    if first.architecture != "lstm":
+        return [_sample([m], [t], _MemorySink((n, n_steps), dtype, first.device), gen,
+                        n_steps, temperature, GENERATION_CHUNK, progress, mask)
+                for m, t, n in zip(models, tensors, rows)]
     # models with fewer chains repeat their last one; the copies are dropped
     width = max(rows)
     tensors = [torch.cat([t, t[-1:].expand(width - len(t), -1)]) for t in tensors]
-    sink = _MemorySink((len(models) * width, n_steps), _state_dtype(first.n_states)[1],
-                       first.device)
+    sink = _MemorySink((len(models) * width, n_steps), dtype, first.device)
     chains = _sample(models, tensors, sink, gen, n_steps, temperature, GENERATION_CHUNK,
                      progress, mask).reshape(len(models), width, n_steps)
     return [chains[k, :n] for k, n in enumerate(rows)]
@@ -597,19 +701,16 @@ def generate_together(models, n_steps, prompts, temperature=1.0, seed=None, prog
 def _sample(models, prompts, sink, gen, n_steps, temperature, chunk_steps, progress, mask):
     """Sample the chains of `models` after their `prompts` (tensors, one per model,
     of equal rows) into `sink`, which sees them as rows, model after model."""
-    step = _Stepper([m.network for m in models], [m._logit_mask(mask) for m in models])
-    warm = [m._warm_up(p) for m, p in zip(models, prompts)]
-    h = [torch.stack([w[0][k] for w in warm]) for k in range(step.n_layers)]
-    c = [torch.stack([w[1][k] for w in warm]) for k in range(step.n_layers)]
+    step = _chains(models, prompts, mask)
     states = torch.stack([p[:, -1] for p in prompts])
     n_models, width = states.shape
-
-    def rows(layers):
-        return [x.reshape(n_models * width, -1) for x in layers]
-
-    # views of h, c and states: a resumed run's state is copied into them
-    done = sink.restore(rows(h), rows(c), states.view(-1), gen)
-    dtype = _state_dtype(step.n_states)[1]
+    saved = sink.restore(gen)
+    if saved is not None:
+        step.load_state(saved)
+        states.view(-1).copy_(saved["states"])
+    done = sink.done
+    n_states = models[0].n_states
+    dtype = _state_dtype(n_states)[1]
     bar = _progress(n_steps, progress, "generating")
     bar.update(done)
     for start in range(done, n_steps, chunk_steps):
@@ -619,13 +720,13 @@ def _sample(models, prompts, sink, gen, n_steps, temperature, chunk_steps, progr
                               device=states.device)
         block = torch.empty((n_models, width, stop - start), dtype=dtype, device=states.device)
         for t in range(stop - start):
-            logits = step(states, h, c)
+            logits = step(states)
             cdf = torch.softmax(logits / temperature, dim=2).cumsum_(dim=2)
             states = torch.searchsorted(cdf, uniforms[t] * cdf[..., -1:]).squeeze_(2)
-            states.clamp_(max=step.n_states - 1)
+            states.clamp_(max=n_states - 1)
             block[:, :, t] = states
-        sink.write(start, block.view(n_models * width, -1), rows(h), rows(c),
-                   states.reshape(-1), gen)
+        sink.write(start, block.view(n_models * width, -1),
+                   {**step.state(), "states": states.reshape(-1)}, gen)
         bar.update(stop - start)
     bar.close()
     return sink.result()
@@ -667,7 +768,8 @@ def prompts(dtrajs, n, length):
 def sequence_nll(network, trajs, device, chunk=10_000):
     """Summed next-state cross-entropy (nats) over whole trajectories.
 
-    The LSTM state is carried from chunk to chunk, so the result does not
+    The network's state (an LSTM's ``(h, c)``, a transformer's
+    :class:`KVCache`) is carried from chunk to chunk, so the result does not
     depend on ``chunk``; the first state of every trajectory is not predicted.
 
     Returns

@@ -9,7 +9,9 @@ import torch
 from deeptime.markov.msm import MarkovStateModel
 
 from mdlstm import _recipe, _training
-from mdlstm.train import LSTMEstimator, fit_many, split_held_out, window_starts
+from mdlstm.model import CharLSTM
+from mdlstm.train import (LSTMEstimator, TransformerEstimator, fit_many, split_held_out,
+                          window_starts)
 
 P3 = np.array([[0.90, 0.06, 0.04],
                [0.05, 0.90, 0.05],
@@ -199,14 +201,14 @@ def two_threads():
 
 def test_worker_threads_run_bfloat16_chunks_under_autocast(chain, two_threads, monkeypatch):
     seen = set()
-    forward = _training.CharLSTM.forward
+    forward = CharLSTM.forward
 
     def recording_forward(self, states, hidden=None):
         seen.add((threading.current_thread().name, torch.is_autocast_enabled("cpu"),
                   torch.get_autocast_dtype("cpu")))
         return forward(self, states, hidden)
 
-    monkeypatch.setattr(_training.CharLSTM, "forward", recording_forward)
+    monkeypatch.setattr(CharLSTM, "forward", recording_forward)
     LSTMEstimator(epochs=1, seed=3, precision="bfloat16", validation_fraction=0,
                   **{**SMALL, "batch_size": 256}).fit(chain[:12_000])
     in_workers = {(on, dtype) for name, on, dtype in seen if name.startswith("mdlstm-chunk")}
@@ -466,3 +468,57 @@ def test_lstm_learns_memory_beyond_a_markov_chain(memory):
         assert abs(lstm - exact) / exact < 0.02
     else:
         assert abs(lstm - order1) < 0.01
+
+
+# ------------------------------------------------------------------ transformer
+TINY = dict(d_model=16, n_layers=1, n_heads=2, context_length=16, stride=4, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def transformer(chain):
+    return TransformerEstimator(epochs=8, seed=0, **TINY).fit(chain)
+
+
+def test_transformer_learns_the_known_chain_with_the_lstm_loop(transformer):
+    """The shared loop: shuffled windows of context_length, candidates chosen by
+    their chains; populations within 0.02, transition probabilities within 12 %."""
+    model = transformer.fetch_model()
+    assert model.architecture == "transformer" and model.config.context_length == 16
+    training = model.metadata["training"]
+    assert training["carry_state"] is False and training["stride"] == 4
+    assert training["context_length"] == 16 and "seq_length" not in training
+    h = transformer.history
+    assert [k for k, c in enumerate(h["candidate"]) if c] == [5, 6, 7]
+    assert h["population_error"][h["kept"].index(True)] is not None
+    gen = model.generate(4000, n_trajectories=64, seed=2)
+    pop = np.bincount(gen.ravel(), minlength=3) / gen.size
+    np.testing.assert_allclose(pop, MarkovStateModel(P3).stationary_distribution, atol=0.02)
+    np.testing.assert_allclose(_transition_matrix(gen.astype(int), 3), P3, rtol=0.12)
+
+
+def test_transformer_same_seed_same_model(chain):
+    a, b, c = (TransformerEstimator(epochs=1, seed=s, **TINY).fit(chain[:3000]).fetch_model()
+               for s in (5, 5, 6))
+    for (k, va), vb in zip(a.network.state_dict().items(), b.network.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert not torch.equal(a.network.head.weight, c.network.head.weight)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"context_length": 1}, ValueError, "context_length must be at least 2"),
+    ({"d_model": 18, "n_heads": 4}, ValueError, r"d_model \(18\) must be n_heads \(4\)"),
+    ({"n_heads": 2.0}, TypeError, "n_heads must be a positive integer"),
+    ({"n_layers": 0}, ValueError, "n_layers must be a positive integer"),
+    ({"batch_size": 0}, ValueError, "batch_size must be a positive integer"),
+    ({"learning_rate": 0}, ValueError, "learning_rate must be a positive"),
+])
+def test_transformer_bad_parameters_fail_before_training(chain, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        TransformerEstimator(**{**TINY, **kwargs}).fit(chain)
+    with pytest.raises(ValueError, match="has no parameter"):
+        TransformerEstimator().set_params(hidden_size=8)
+
+
+def test_transformer_windows_need_context_length_states():
+    with pytest.raises(ValueError, match=r"context_length\+1 = 17"):
+        TransformerEstimator(**TINY).fit(np.array([0, 1] * 9))
