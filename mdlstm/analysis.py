@@ -69,6 +69,13 @@ MASKS = (None, "states", "transitions")
 __all__ = ["CVSeries", "LSTMDynamics", "DaskClientBackend"]
 
 
+def _refuse_unknown(kwargs, owner):
+    """TypeError naming keywords that are no parameter of `owner`."""
+    if kwargs:
+        names = ", ".join(map(repr, sorted(kwargs)))
+        raise TypeError(f"unexpected keyword argument(s) {names}: not a parameter of {owner}")
+
+
 class CVSeries(AnalysisBase):
     """A collective variable on every analysed frame: the frame loop alone.
 
@@ -131,7 +138,9 @@ class CVSeries(AnalysisBase):
         self._cv = self._cvs[0] if single else None
         stops = np.cumsum([c.n_values for c in self._cvs])
         self._columns = [(c, slice(stop - c.n_values, stop)) for c, stop in zip(self._cvs, stops)]
-        super().__init__(universe.trajectory, verbose=verbose, **kwargs)
+        # AnalysisBase accepts and ignores any keyword: a misspelt one would vanish
+        _refuse_unknown(kwargs, type(self).__name__)
+        super().__init__(universe.trajectory, verbose=verbose)
 
     # ------------------------------------------------------------ frame loop
     def run(self, start=None, stop=None, step=None, frames=None, verbose=None,
@@ -239,18 +248,19 @@ class LSTMDynamics(CVSeries):
         ``Discretizer(n_states, method="kmeans", periodic=[each CV's period],
         seed=seed)`` (periodic CVs embedded as cos and sin, every feature
         standardised).
-    estimator : mdlstm.LSTMEstimator, optional
-        The training settings (default: ``LSTMEstimator()``, the library's
-        defaults). It is cloned, never fitted itself; its ``seed`` and
-        ``n_states`` are this run's.
+    estimator : mdlstm.LSTMEstimator or mdlstm.TransformerEstimator, optional
+        The network and training settings (default: ``LSTMEstimator()``, the
+        library's defaults). It is cloned, never fitted itself; its ``seed``
+        and ``n_states`` are this run's.
     **kwargs
-        Shortcuts: any other parameter of :class:`~mdlstm.train.LSTMEstimator`
-        (``embedding_dim``, ``hidden_size``, ``seq_length``, ``epochs``,
-        ``validation_fraction``, ``device``, ``precision``, ...) replaces the
-        estimator's in the clone, so ``LSTMDynamics(u, cv, epochs=20)`` and
-        ``LSTMDynamics(u, cv, estimator=LSTMEstimator(epochs=20))`` are the same
-        run; the remaining keywords go to
-        :class:`~MDAnalysis.analysis.base.AnalysisBase`.
+        Shortcuts: any other parameter of the estimator's class
+        (:class:`~mdlstm.train.LSTMEstimator`: ``embedding_dim``,
+        ``hidden_size``, ``seq_length``, ``epochs``, ``validation_fraction``,
+        ``device``, ``precision``, ...; :class:`~mdlstm.train.TransformerEstimator`
+        also ``d_model``, ``context_length``, ...) replaces the estimator's in
+        the clone, so ``LSTMDynamics(u, cv, epochs=20)`` and
+        ``LSTMDynamics(u, cv, estimator=LSTMEstimator(epochs=20))`` are the
+        same run. Any other keyword is a TypeError (naming it).
     n_steps : int, optional
         Characters generated per chain; default: as many as analysed frames.
     n_trajectories : int
@@ -325,17 +335,19 @@ class LSTMDynamics(CVSeries):
         # train.py imports no torch: unpickling this analysis on a dask worker stays light
         from .train import LSTMEstimator
 
-        names = set(LSTMEstimator.param_names()) - {"n_states", "seed", "verbose"}
-        shortcuts = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
-        super().__init__(atomgroup, cv, verbose=verbose, **kwargs)
-        # one seed for training, prompts and sampling, so results.seed reproduces the run
-        self._seed = seed_value(seed)
-        self._discretizer = self._checked_discretizer(discretizer, n_states)
         if estimator is None:
             estimator = LSTMEstimator()
         elif not isinstance(estimator, LSTMEstimator):
             raise TypeError("estimator must be an mdlstm.LSTMEstimator, got "
                             f"{type(estimator).__name__}")
+        # the shortcuts of the estimator's own class (a TransformerEstimator's d_model)
+        names = set(estimator.param_names()) - {"n_states", "seed", "verbose"}
+        shortcuts = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+        _refuse_unknown(kwargs, f"LSTMDynamics or {type(estimator).__name__}")
+        super().__init__(atomgroup, cv, verbose=verbose)
+        # one seed for training, prompts and sampling, so results.seed reproduces the run
+        self._seed = seed_value(seed)
+        self._discretizer = self._checked_discretizer(discretizer, n_states)
         self._estimator = estimator.clone(**shortcuts, seed=self._seed, verbose=verbose)
         self._estimator._check_params()
         self._n_steps = None if n_steps is None else positive_int(n_steps, "n_steps")

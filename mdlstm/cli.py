@@ -42,6 +42,9 @@ def _common_options(parser):
                         default=_estimator_default("validation_fraction"),
                         help="fraction of the frames, at the end, held out and scored "
                              "(0.1); 0 trains on all frames")
+    parser.add_argument("--architecture", choices=("lstm", "transformer"), default="lstm",
+                        help="the network: lstm (default, the paper's) or a decoder-only "
+                             "transformer with the defaults of mdlstm.TransformerEstimator")
     parser.add_argument("--n-models", type=int, default=3,
                         help="independently trained models, in parallel processes (3)")
     parser.add_argument("--mask", choices=("states", "transitions", "none"), default="states",
@@ -176,9 +179,13 @@ def _run(universe, cv, out, args, title):
         raise ValueError(f"--threads must be a positive integer, got {args.threads}")
     import torch
 
+    from .train import LSTMEstimator, TransformerEstimator
+
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    run = LSTMDynamics(universe, cv, n_states=args.n_states, epochs=args.epochs,
+    estimator = {"lstm": LSTMEstimator, "transformer": TransformerEstimator}[args.architecture]
+    run = LSTMDynamics(universe, cv, estimator=estimator(), n_states=args.n_states,
+                       epochs=args.epochs,
                        validation_fraction=args.validation_fraction,
                        precision=args.precision, n_steps=args.n_steps,
                        n_trajectories=args.n_trajectories, n_models=args.n_models,

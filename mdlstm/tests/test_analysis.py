@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm import CVSeries, Discretizer, LSTMDynamics, LSTMEstimator, cv
+from mdlstm import (CVSeries, Discretizer, LSTMDynamics, LSTMEstimator,
+                    TransformerEstimator, cv)
 from mdlstm.analysis import DaskClientBackend
 from mdlstm.tests.util import make_universe
 
@@ -237,6 +238,15 @@ def test_estimator_shortcuts_are_the_estimators_parameters(chain):
         LSTMDynamics(u, x, estimator={"epochs": 2})
     with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
         LSTMDynamics(u, x, hidden_size=0)
+    # the shortcuts are those of the estimator's class
+    transformer = LSTMDynamics(u, x, estimator=TransformerEstimator(), d_model=32, epochs=3)
+    assert (transformer._estimator.d_model, transformer._estimator.epochs) == (32, 3)
+    assert isinstance(transformer._estimator, TransformerEstimator)
+    with pytest.raises(TypeError, match="'d_model': not a parameter of LSTMDynamics or "
+                                        "LSTMEstimator"):
+        LSTMDynamics(u, x, d_model=32)
+    with pytest.raises(TypeError, match="'hiden_size': not a parameter of CVSeries"):
+        CVSeries(u, x, hiden_size=32)    # AnalysisBase alone would ignore it
 
 
 def test_metastable_sets_given_or_made_from_the_discretizer(chain):

@@ -96,6 +96,17 @@ def test_training_options_reach_the_model(files, tmp_path, capsys):
     assert "1500 frames" in capsys.readouterr().out
 
 
+def test_architecture_option_trains_a_transformer(files, tmp_path, capsys):
+    top, traj, _ = files
+    out = tmp_path / "rep"
+    assert main(["fit", top, traj, "--cv", "coordinate:all;x", "--out", str(out),
+                 "--architecture", "transformer", "--n-models", "1"] + ARGS) == 0
+    model = LSTMModel.load(out / "model.mdlstm")
+    assert model.architecture == "transformer"
+    assert model.metadata["training"]["context_length"] == 64
+    assert "1500 frames" in capsys.readouterr().out
+
+
 @pytest.fixture(scope="module")
 def saved_model(files, tmp_path_factory):
     """A one-model fit of the two-state files, written by mdlstm fit."""
