@@ -206,9 +206,7 @@ def read_model(path):
         version = int(header["format_version"])
         if not isinstance(header["config"], dict):
             raise ValueError(f"bad network configuration {header['config']}")
-        architecture = header.setdefault("architecture", "lstm")
-        if architecture not in ("lstm", "transformer"):
-            raise ValueError(f"unknown architecture {architecture!r}")
+        header.setdefault("architecture", "lstm")   # the reader checks the name
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path}: corrupted mdlstm metadata: {err}") from err
     if version > FORMAT_VERSION:

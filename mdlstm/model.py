@@ -613,6 +613,9 @@ class LSTMModel:
             comes from a newer format version.
         """
         header, tensors = read_model(path)
+        if header["architecture"] not in ARCHITECTURES:
+            raise ValueError(f"{path}: corrupted mdlstm metadata: unknown architecture "
+                             f"{header['architecture']!r}")
         config_type, network_type = ARCHITECTURES[header["architecture"]]
         try:
             config = config_type.from_dict(header["config"])
