@@ -7,6 +7,7 @@ file plus a safetensors state file written after every chunk.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -152,6 +153,19 @@ def atomic_write(path, write):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+class NetworkConfig:
+    """Base of the network shapes a model file stores (dataclasses of int fields)."""
+
+    @classmethod
+    def from_dict(cls, data):
+        """From ``dataclasses.asdict`` output; ValueError unless it is exactly that."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) != names or not all(
+                isinstance(data[k], int) and not isinstance(data[k], bool) for k in names):
+            raise ValueError(f"bad network configuration {data}")
+        return cls(**data)
 
 
 def write_model(path, architecture, config, tensors, metadata, overwrite):

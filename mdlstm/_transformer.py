@@ -28,13 +28,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._checks import integer_at_least, positive_int
+from ._io import NetworkConfig
 
 #: Base of the rotary frequencies (RoFormer; Su et al. 2021).
 ROPE_BASE = 10_000.0
 
 
 @dataclasses.dataclass(frozen=True)
-class TransformerConfig:
+class TransformerConfig(NetworkConfig):
     """The shape of a :class:`~mdlstm.model.CharTransformer`, for the network and its file.
 
     Attributes
@@ -74,15 +75,6 @@ class TransformerConfig:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model ({self.d_model}) must be n_heads ({self.n_heads}) "
                              "times an even head width (rotary positions rotate pairs)")
-
-    @classmethod
-    def from_dict(cls, data):
-        """From ``dataclasses.asdict`` output; ValueError unless it is exactly that."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(data, dict) or set(data) != names or not all(
-                isinstance(data[k], int) and not isinstance(data[k], bool) for k in names):
-            raise ValueError(f"bad network configuration {data}")
-        return cls(**data)
 
 
 class KVCache(NamedTuple):

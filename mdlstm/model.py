@@ -61,8 +61,8 @@ from torch import nn
 from tqdm import tqdm
 
 from ._checks import as_dtraj_list, check_states, positive_float, positive_int, seed_value
-from ._io import (FORMAT_VERSION, _FileSink, _MemorySink, atomic_write, load_generated,
-                  read_model, write_model)
+from ._io import (FORMAT_VERSION, NetworkConfig, _FileSink, _MemorySink, atomic_write,
+                  load_generated, read_model, write_model)
 from ._transformer import CharTransformer, KVCache, TransformerConfig, _CachedStepper
 
 __all__ = ["LSTMConfig", "CharLSTM", "TransformerConfig", "CharTransformer", "KVCache",
@@ -123,7 +123,7 @@ def _backend_available(kind):
 
 
 @dataclasses.dataclass(frozen=True)
-class LSTMConfig:
+class LSTMConfig(NetworkConfig):
     """The shape of the network: one type for the network, its file and the benchmarks.
 
     Attributes
@@ -144,15 +144,6 @@ class LSTMConfig:
     n_layers: int = 1
     #: Name of the architecture in model files.
     architecture: ClassVar[str] = "lstm"
-
-    @classmethod
-    def from_dict(cls, data):
-        """From ``dataclasses.asdict`` output; ValueError unless it is exactly that."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        if not isinstance(data, dict) or set(data) != names or not all(
-                isinstance(data[k], int) and not isinstance(data[k], bool) for k in names):
-            raise ValueError(f"bad network configuration {data}")
-        return cls(**data)
 
 
 class CharLSTM(nn.Module):
