@@ -46,6 +46,10 @@ What it does, per system
    prompted with a window of the training data by the library's one prompt
    policy); MSMs at lag 1 and lag 10 estimated on the same training labels
    and simulated by :func:`mdlstm.compare` for as long as the LSTM chains.
+   ``--architectures lstm,transformer`` also trains, per seed, models of
+   :class:`~mdlstm.TransformerEstimator` with its defaults on the same
+   replicas; a head-to-head table per system puts every model's worst seed
+   next to the lag-1 MSM's.
 4. **Statistics.** Populations, transition counts per 1e5 frames for every
    ordered pair of states (alanine dipeptide: the 20 busiest pairs in MD),
    measured mean first passage times (MFPTs, frames) between metastable sets,
@@ -120,7 +124,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mdlstm import Discretizer, LSTMEstimator, compare
+from mdlstm import Discretizer, LSTMEstimator, TransformerEstimator, compare
 from mdlstm._format import markdown_table
 from mdlstm.pipeline import learn
 from mdlstm.systems import alanine_dipeptide, langevin, markov_chains
@@ -154,6 +158,8 @@ PRINZ = "prinz_four_well"
 CHAINS = {"projected_grid": markov_chains.projected_grid_chain,
           "hidden_dwell": markov_chains.hidden_dwell_chain}
 SYSTEM_NAMES = (*langevin.SYSTEMS, PRINZ, *CHAINS, ALANINE)
+#: The models ``--architectures`` can put head to head, each with its class's defaults.
+ESTIMATORS = {"lstm": LSTMEstimator, "transformer": TransformerEstimator}
 #: Per-seed acceptance against each seed's training data (library defaults):
 #: populations of metastable sets, of single states, set-to-set passage rates
 #: and MFPTs (relative), generated transitions the data never made (per 1e5
@@ -449,9 +455,16 @@ def chain_case(name, sizes, seed):
 # --------------------------------------------------------------------------
 # models
 # --------------------------------------------------------------------------
-def learn_seed(case, sizes, run, seed):
+def estimator_settings(sizes, architecture):
+    """The settings of ``sizes.estimator`` that the architecture's estimator has."""
+    names = ESTIMATORS[architecture].param_names()
+    return {k: v for k, v in sizes.estimator.items() if k in names}
+
+
+def learn_seed(case, sizes, run, seed, architecture="lstm"):
     """One pipeline run on replica `seed`: ``sizes.n_models`` models and their chains."""
-    estimator = LSTMEstimator(n_states=case.n_states, device=run.device, **sizes.estimator)
+    estimator = ESTIMATORS[architecture](n_states=case.n_states, device=run.device,
+                                         **estimator_settings(sizes, architecture))
     return learn(case.replicas[seed], estimator, n_models=sizes.n_models,
                  n_chains=sizes.n_chains, n_steps=case.chain_length, seed=seed,
                  n_workers=run.workers)
@@ -513,8 +526,8 @@ def timed(timings, stage):
     timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def trained_chains(case, sizes, run, timings, entropy):
-    """Per seed: learn on its replica, then score its models.
+def trained_chains(case, sizes, run, timings, entropy, architecture="lstm"):
+    """Per seed: learn on its replica (models of `architecture`), then score its models.
 
     Appends the mean held-out cross-entropy of the seed's models and that of
     the order-1 Markov chain of its replica to ``entropy["LSTM held-out"]``
@@ -530,7 +543,7 @@ def trained_chains(case, sizes, run, timings, entropy):
     for seed in range(sizes.seeds):
         start = time.perf_counter()
         with timed(timings, "training and generation"):
-            learned = learn_seed(case, sizes, run, seed)
+            learned = learn_seed(case, sizes, run, seed, architecture)
         seconds = time.perf_counter() - start
         kept = [est.history["epoch"].index(est.best_epoch) for est in learned.estimators]
         log(f"{case.name}, seed {seed}: {sizes.n_models} models in {seconds:.0f} s, kept "
@@ -592,8 +605,8 @@ def _errors(source, data, seen):
                 "MFPT": np.max(np.abs(source["mfpt"][seen] / data["mfpt"][seen] - 1))}
 
 
-def evaluate_case(case, sizes, run, timings):
-    """Learn, generate and measure every source of one case.
+def evaluate_case(case, sizes, run, timings, architecture="lstm"):
+    """Learn (models of `architecture`), generate and measure every source of one case.
 
     Returns
     -------
@@ -613,7 +626,8 @@ def evaluate_case(case, sizes, run, timings):
     samples.update({f"MSM lag {lag}": [] for lag in MSM_LAGS})
     entropy = {"LSTM held-out": [], "LSTM training": [], "Markov order 1 held-out": []}
     rows = []
-    for seed, learned, seconds in trained_chains(case, sizes, run, timings, entropy):
+    for seed, learned, seconds in trained_chains(case, sizes, run, timings, entropy,
+                                                 architecture):
         train, gen = case.replicas[seed], list(learned.generated)
         with timed(timings, "statistics"):
             msm_stats = {}
@@ -862,6 +876,8 @@ def case_section(name, result):
              "### Mean first passage times", mfpt_table(result["stats"],
                                                         result["metastable_sets"]),
              "### Cross-entropy", entropy_table(result["cross_entropy"])]
+    if "head_to_head" in result:
+        parts.append(head_to_head_section(name, result["head_to_head"]))
     return "\n\n".join(part for part in parts if part)
 
 
@@ -884,6 +900,39 @@ def memory_section(memory):
         "### Cross-entropy on raw held-out labels", entropy_table(memory["cross_entropy"])])
 
 
+#: Worst-seed columns of the head-to-head table: (column, key of a model's seed
+#: row, key of the lag-1 MSM's in the same rows).
+HEAD_TO_HEAD = (("set population", "set population", "MSM lag 1 set population"),
+                ("MFPT vs data", "MFPT", "MSM lag 1 MFPT"),
+                ("MFPT vs MD", "MFPT vs MD", "MSM lag 1 MFPT vs MD"),
+                ("MFPT vs exact", "MFPT vs exact", "MSM lag 1 MFPT vs exact"),
+                ("held-out CE - Markov 1", "held-out CE - Markov 1", None),
+                ("time (s)", "time (s)", None))
+
+
+def head_to_head_section(name, rows_by_model):
+    """Worst seed of every model of one case, and of the lag-1 MSM, side by side.
+
+    ``rows_by_model``: model name -> its :func:`seed_row` list (the first
+    model's rows also give the lag-1 MSM's, which does not depend on the model).
+    """
+    first = next(iter(rows_by_model.values()))
+    columns = [c for c in HEAD_TO_HEAD if c[1] in first[0]]
+
+    def worst(rows, key):
+        return "n/a" if key is None else f"{max(row[key] for row in rows):.3g}"
+
+    body = [[model] + [worst(rows, key) for _, key, _ in columns]
+            for model, rows in rows_by_model.items()]
+    body.append(["MSM lag 1"] + [worst(first, msm_key) for _, _, msm_key in columns])
+    return "\n\n".join([
+        f"### {name}: head to head (worst of {len(first)} seeds)",
+        "Largest errors over the seeds, as in the per-seed table: every model with its "
+        "estimator's defaults, trained and judged on the same replicas; wall time of one "
+        "seed's training and generation.",
+        markdown_table(["model", *(c[0] for c in columns)], body)])
+
+
 def checks_section(checks, title):
     rows = [[c["check"], f"{c['value']:.4g}", c["bound"],
              "n/a" if c["z"] is None else f"{c['z']:.1f}",
@@ -904,7 +953,10 @@ def header_section(args, sizes, timings, total):
         f"Per seed: {sizes.n_models} models (mdlstm.pipeline.learn), {sizes.n_chains} "
         f"chains x {sizes.chain_length} (Langevin) / {sizes.alanine_chain_length} (alanine "
         "dipeptide) / as many as a training trajectory (other systems) characters. "
-        f"Estimator settings beyond the defaults: {sizes.estimator or 'none'}.",
+        f"Models: {', '.join(args.architectures)} (the detailed tables and checks: "
+        f"{args.architectures[0]}). Estimator settings beyond the defaults: "
+        + "; ".join(f"{a} {estimator_settings(sizes, a) or 'none'}"
+                    for a in args.architectures) + ".",
         "Mean ± standard error: over seeds (training data, LSTM, MSM), over walkers or "
         f"blocks (MD). Wall time {total:.0f} s ({stages})."])
 
@@ -931,7 +983,16 @@ def parse_args(argv=None):
                         help="train the models of a seed in this many processes (default: "
                              "one per model, up to the CPU cores)")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the Langevin MD")
+    parser.add_argument("--architectures", default="lstm",
+                        help="comma-separated models to put head to head, each with its "
+                             f"defaults: some of {','.join(ESTIMATORS)} (the first fills "
+                             "the detailed tables and the acceptance checks)")
     args = parser.parse_args(argv)
+    args.architectures = [a.strip() for a in args.architectures.split(",") if a.strip()]
+    if not args.architectures or not set(args.architectures) <= set(ESTIMATORS) \
+            or len(set(args.architectures)) < len(args.architectures):
+        parser.error(f"--architectures must name some of {', '.join(ESTIMATORS)} once "
+                     f"each, got {args.architectures}")
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = sorted(set(args.systems) - set(SYSTEM_NAMES))
     if unknown or not args.systems:
@@ -996,8 +1057,13 @@ def run(argv=None):
                 x_ref, x_replicas = simulate_walkers(system, sizes, data_seed)
                 todo = [langevin_case(system, x_ref, x_replicas, sizes)]
         for case in todo:
-            cases[case.name] = evaluate_case(case, sizes, args, timings)
+            first, *others = args.architectures
+            cases[case.name] = evaluate_case(case, sizes, args, timings, first)
             seed_checks += check_seeds(case.name, cases[case.name])
+            cases[case.name]["head_to_head"] = {first: cases[case.name]["seeds"]}
+            for architecture in others:
+                cases[case.name]["head_to_head"][architecture] = evaluate_case(
+                    case, sizes, args, timings, architecture)["seeds"]
             print(case_section(case.name, cases[case.name]), end="\n\n", flush=True)
         if name == "four_state":
             raw_case = langevin_case(system, x_ref, x_replicas, sizes, raw=True)

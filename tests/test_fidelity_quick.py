@@ -25,6 +25,43 @@ def fidelity():
     return _load_benchmark()
 
 
+def _seed_row(seed, error, **extra):
+    return {"seed": seed, "set population": error, "MFPT": 2 * error, "MFPT vs MD": 0.1,
+            "held-out CE - Markov 1": -0.01, "time (s)": 10.0 + seed,
+            "MSM lag 1 set population": 0.001, "MSM lag 1 MFPT": 0.5,
+            "MSM lag 1 MFPT vs MD": 0.6, **extra}
+
+
+def test_head_to_head_puts_every_models_worst_seed_next_to_the_msm(fidelity):
+    rows = {"lstm": [_seed_row(0, 0.01), _seed_row(1, 0.03)],
+            "transformer": [_seed_row(0, 0.02), _seed_row(1, 0.005)]}
+    table = fidelity.head_to_head_section("grid", rows)
+    assert "### grid: head to head (worst of 2 seeds)" in table
+    lines = [line for line in table.splitlines() if line.startswith("| ")]
+    assert lines[0] == ("| model | set population | MFPT vs data | MFPT vs MD | "
+                        "held-out CE - Markov 1 | time (s) |")
+    assert lines[1:] == ["| lstm | 0.03 | 0.06 | 0.1 | -0.01 | 11 |",
+                         "| transformer | 0.02 | 0.04 | 0.1 | -0.01 | 11 |",
+                         "| MSM lag 1 | 0.001 | 0.5 | 0.6 | n/a | n/a |"]
+    exact = {"lstm": [_seed_row(0, 0.01, **{"MFPT vs exact": 0.3,
+                                            "MSM lag 1 MFPT vs exact": 0.7})]}
+    assert "| lstm | 0.01 | 0.02 | 0.1 | 0.3 | -0.01 | 10 |" in \
+        fidelity.head_to_head_section("grid", exact)
+
+
+@pytest.mark.parametrize("value", ["lstm,mamba", "", "lstm,lstm"])
+def test_architectures_must_be_known_and_distinct(fidelity, value):
+    with pytest.raises(SystemExit):
+        fidelity.parse_args(["--architectures", value])
+
+
+def test_settings_an_architecture_lacks_are_not_passed_to_it(fidelity):
+    quick = fidelity.QUICK
+    assert fidelity.estimator_settings(quick, "lstm") == quick.estimator
+    assert "seq_length" not in fidelity.estimator_settings(quick, "transformer")
+    assert fidelity.parse_args([]).architectures == ["lstm"]
+
+
 @pytest.fixture(scope="module")
 def quick(fidelity, tmp_path_factory):
     out = tmp_path_factory.mktemp("fidelity") / "quick.md"
@@ -55,6 +92,8 @@ def test_quick_statistics_are_well_formed(quick):
             assert 0 <= row["set population"] <= 1 and row["unseen states"] == 0
             assert ("MFPT vs exact" in row) == (name in ("projected_grid", "hidden_dwell"))
             assert ("training data MFPT vs exact" in row) == ("MFPT vs exact" in row)
+        assert list(case["head_to_head"]) == ["lstm"]
+        assert case["head_to_head"]["lstm"] is case["seeds"]
         assert set(case["stats"]) == {"MD", "training data", "LSTM", "MSM lag 1", "MSM lag 10"}
         for source, stats in case["stats"].items():
             mean, sem = stats["populations"]
