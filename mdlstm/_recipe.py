@@ -30,6 +30,20 @@ SELECTION_CHARACTERS = 1_000_000
 #: batch's activations outgrow the caches (``docs/performance.md``). With
 #: several torch threads the chunks of a batch run side by side.
 CPU_CHUNK = 64
+#: Calibration of the kept model's one-step transitions (``calibrate=True``,
+#: :mod:`mdlstm._calibration`): iterations of the bias, each on
+#: ``CALIBRATION_CHAINS`` chains of ``CALIBRATION_DATA_MULTIPLE`` times the
+#: data's states, at most ``CALIBRATION_CHARACTERS``; each step moves the
+#: bias by ``CALIBRATION_DAMPING`` times the log ratio of the data's and the
+#: chains' counts (plus ``CALIBRATION_PSEUDOCOUNT`` each, against the noise of
+#: rare moves); the mean of the last ``CALIBRATION_AVERAGED`` iterates is kept.
+CALIBRATION_ITERATIONS = 8
+CALIBRATION_CHAINS = 512
+CALIBRATION_DATA_MULTIPLE = 20
+CALIBRATION_CHARACTERS = 4_000_000
+CALIBRATION_DAMPING = 0.5
+CALIBRATION_PSEUDOCOUNT = 2.0
+CALIBRATION_AVERAGED = 4
 #: How the kept weights are chosen among the candidates.
 SELECTIONS = ("generated", "held_out", "last")
 #: With ``selection="held_out"``, fewer state changes than this in the
@@ -42,6 +56,35 @@ PAPER_BATCH = 64
 LR_SCALING = {None: 0.0, "sqrt": 0.5, "linear": 1.0}
 #: Training arithmetic: ``precision`` (bfloat16: under torch.autocast).
 PRECISIONS = ("float32", "bfloat16")
+
+
+def pair_counts(trajs, n_states):
+    """(n_states, n_states) counts of the one-step moves ``i -> j`` (``i == j`` included)."""
+    codes = np.concatenate([np.asarray(t[:-1], dtype=np.int64) * n_states + t[1:]
+                            for t in trajs])
+    return np.bincount(codes, minlength=n_states ** 2).astype(float).reshape(n_states, n_states)
+
+
+def frequencies(trajs, n_states):
+    """State populations and one-step change frequencies ``i -> j`` (``i != j``) per step."""
+    visits = np.bincount(np.concatenate(trajs), minlength=n_states).astype(float)
+    pairs = pair_counts(trajs, n_states)
+    np.fill_diagonal(pairs, 0.0)
+    return visits / visits.sum(), pairs / sum(len(t) - 1 for t in trajs)
+
+
+def frequency_errors(generated, data):
+    """How far chains' :func:`frequencies` are from the data's.
+
+    ``"population_error"``: total variation distance of the state
+    populations; ``"transition_error"``: summed absolute difference of the
+    change frequencies, relative to the data's.
+    """
+    (populations, changes), (data_populations, data_changes) = generated, data
+    total = data_changes.sum()
+    return {"population_error": 0.5 * float(np.abs(populations - data_populations).sum()),
+            "transition_error": float(np.abs(changes - data_changes).sum() / total)
+            if total else 0.0}
 
 
 def split_held_out(trajs, fraction):

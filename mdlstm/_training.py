@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import _recipe
+from ._calibration import calibrate
 from ._checks import as_dtraj_list, seed_value
 from .model import LSTMModel, _state_dtype, atomic_write, prompts, sequence_nll
 
@@ -36,15 +37,6 @@ def _observed_transitions(trajs, n_states):
     codes = np.unique(np.concatenate([t[:-1] * n_states + t[1:] for t in trajs]))
     pairs = np.stack([codes // n_states, codes % n_states], axis=1)
     return pairs[pairs[:, 0] != pairs[:, 1]].tolist()
-
-
-def _frequencies(trajs, n_states):
-    """State populations and one-step change frequencies ``i -> j`` per step."""
-    visits = np.bincount(np.concatenate(trajs), minlength=n_states).astype(float)
-    pairs = np.bincount(np.concatenate([t[:-1] * n_states + t[1:] for t in trajs]),
-                        minlength=n_states ** 2).astype(float).reshape(n_states, n_states)
-    np.fill_diagonal(pairs, 0.0)
-    return visits / visits.sum(), pairs / sum(len(t) - 1 for t in trajs)
 
 
 class _Selector:
@@ -61,7 +53,7 @@ class _Selector:
 
     def __init__(self, trajs, train, n_states, seq_length, seed, metadata):
         self.n_states, self.seed, self.metadata = n_states, seed, metadata
-        self.populations, self.changes = _frequencies(trajs, n_states)
+        self.data = _recipe.frequencies(trajs, n_states)
         self.prompts = prompts(train, _recipe.SELECTION_CHAINS, seq_length)
         # at most four times the data: the data's own noise dominates beyond
         n_chars = min(_recipe.SELECTION_CHARACTERS, 4 * sum(len(t) for t in trajs))
@@ -72,12 +64,9 @@ class _Selector:
         model = LSTMModel(copy.deepcopy(net), self.metadata, device=net.head.weight.device)
         chains = model.generate(self.n_steps, n_trajectories=_recipe.SELECTION_CHAINS,
                                 prompt=self.prompts, seed=self.seed)
-        populations, changes = _frequencies(list(chains.astype(np.int64)), self.n_states)
-        population_error = 0.5 * float(np.abs(populations - self.populations).sum())
-        total = self.changes.sum()
-        transition_error = float(np.abs(changes - self.changes).sum() / total) if total else 0.0
-        return {"population_error": population_error, "transition_error": transition_error,
-                "score": population_error + transition_error}
+        errors = _recipe.frequency_errors(
+            _recipe.frequencies(list(chains.astype(np.int64)), self.n_states), self.data)
+        return {**errors, "score": sum(errors.values())}
 
 
 class _ShuffledWindows:
@@ -403,6 +392,11 @@ def fit(est, dtrajs, metadata, checkpoint_dir, resume):
                           "n_epochs": epochs, "n_updates": n_updates,
                           "peak_learning_rate": peak_lr})
     est._model = LSTMModel(net, meta, device=device)
+    if est.calibrate:
+        with tqdm(total=_recipe.CALIBRATION_ITERATIONS + 1, disable=not est.verbose,
+                  desc="calibrating", unit="round") as bar:
+            est._model = calibrate(est._model, trajs, seed, est.seq_length,
+                                   progress=lambda: bar.update(1))
     return est
 
 

@@ -269,7 +269,7 @@ class LSTMDynamics(CVSeries):
     n_models : int
         Independently trained models (seeds drawn from ``seed``), in
         parallel processes on a CPU (:func:`~mdlstm.train.fit_many`).
-    mask : {"states", "transitions", None}
+    mask : {"transitions", "states", None}
         What generation never produces because the MD never showed it, see
         :meth:`~mdlstm.model.LSTMModel.generate`.
     temperature : float
@@ -331,7 +331,7 @@ class LSTMDynamics(CVSeries):
 
     def __init__(self, atomgroup, cv, n_states=20, discretizer=None, estimator=None,
                  n_steps=None, n_trajectories=16, n_models=3, temperature=1.0, lagtimes=None,
-                 mask="states", metastable_sets=None, seed=None, verbose=False, **kwargs):
+                 mask="transitions", metastable_sets=None, seed=None, verbose=False, **kwargs):
         # train.py imports no torch: unpickling this analysis on a dask worker stays light
         from .train import LSTMEstimator
 

@@ -47,8 +47,9 @@ def _common_options(parser):
                              "transformer with the defaults of mdlstm.TransformerEstimator")
     parser.add_argument("--n-models", type=int, default=3,
                         help="independently trained models, in parallel processes (3)")
-    parser.add_argument("--mask", choices=("states", "transitions", "none"), default="states",
-                        help="never generate states (default) or also one-step transitions "
+    parser.add_argument("--mask", choices=("transitions", "states", "none"),
+                        default="transitions",
+                        help="never generate one-step transitions (default) or only states "
                              "the MD never showed; none: sample the model everywhere")
     parser.add_argument("--precision", choices=PRECISIONS,
                         default=_estimator_default("precision"),

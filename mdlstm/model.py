@@ -380,6 +380,7 @@ class LSTMModel:
         self.device = resolve_device(device)
         self.network = network.to(self.device).eval()
         self.metadata = dict(metadata or {})
+        self._calibration = _calibration_bias(self.metadata.get("calibration"), self.n_states)
 
     @property
     def config(self):
@@ -416,7 +417,7 @@ class LSTMModel:
     @torch.no_grad()
     def generate(self, n_steps, n_trajectories=16, prompt=None, temperature=1.0,
                  seed=None, progress=False, out=None, resume=False,
-                 chunk_steps=GENERATION_CHUNK, mask="states"):
+                 chunk_steps=GENERATION_CHUNK, mask="transitions"):
         """Sample new state sequences, all chains advancing together as one batch.
 
         Parameters
@@ -454,15 +455,20 @@ class LSTMModel:
         chunk_steps : int
             Steps sampled between random-number draws and, with ``out``,
             between flushes to disk.
-        mask : {"states", "transitions", None}
+        mask : {"transitions", "states", None}
             What the sampler never generates because the training data never
-            showed it: ``"states"`` (default) forbids states the training
-            data never visited (``metadata["state_counts"]``); ``"transitions"``
-            also forbids every one-step change ``i -> j`` it never made
-            (``metadata["transitions"]``), which also removes the model's
-            genuine predictions of rare transitions absent from the data; None
-            samples the learned distribution everywhere. A model without the
-            metadata is not masked.
+            showed it: ``"transitions"`` (default) forbids every one-step
+            change ``i -> j`` the training data never made
+            (``metadata["transitions"]``), as an MSM of the same data does,
+            and so also the model's genuine predictions of rare transitions
+            absent from the data; ``"states"`` forbids only states the data
+            never visited (``metadata["state_counts"]``); None samples the
+            learned distribution everywhere. A model without the metadata is
+            not masked. A calibrated model (``metadata["calibration"]``,
+            :class:`~mdlstm.LSTMEstimator` ``calibrate=True``) adds its
+            fitted bias to the logits under every mask; the bias was fitted
+            under ``"transitions"``, with which the chains reproduce the
+            data's one-step counts.
 
         Returns
         -------
@@ -495,14 +501,16 @@ class LSTMModel:
                        progress, mask)
 
     def _logit_mask(self, mask):
-        """(n_states, n_states) additive logit mask by current state, or None."""
+        """(n_states, n_states) logits added by current state (the mask, then the
+        calibration's bias), or None."""
         counts = self.metadata.get("state_counts")
-        if mask is None or counts is None:
+        if self._calibration is None and (mask is None or counts is None):
             return None
         bias = torch.zeros((self.n_states, self.n_states), device=self.device)
-        bias[:, torch.as_tensor(counts, device=self.device) == 0] = -torch.inf
+        if mask is not None and counts is not None:
+            bias[:, torch.as_tensor(counts, device=self.device) == 0] = -torch.inf
         pairs = self.metadata.get("transitions")
-        if mask == "transitions" and pairs is not None:
+        if mask == "transitions" and counts is not None and pairs is not None:
             seen = torch.zeros((self.n_states, self.n_states), dtype=torch.bool,
                                device=self.device)
             seen[tuple(torch.as_tensor(pairs, device=self.device).reshape(-1, 2).T)] = True
@@ -511,6 +519,8 @@ class LSTMModel:
         # a state without any allowed successor (only reachable through the
         # prompt) keeps the learned distribution rather than none at all
         bias[torch.isinf(bias).all(dim=1)] = 0.0
+        if self._calibration is not None:
+            bias += torch.as_tensor(self._calibration, dtype=bias.dtype, device=self.device)
         return bias
 
     def _fingerprint(self):
@@ -519,6 +529,8 @@ class LSTMModel:
         for key, value in self.network.state_dict().items():
             digest.update(key.encode())
             digest.update(value.detach().cpu().numpy().tobytes())
+        if self._calibration is not None:   # it changes what the model samples
+            digest.update(self._calibration.tobytes())
         return digest.hexdigest()
 
     def _prompt(self, prompt, n_trajectories, gen):
@@ -623,7 +635,7 @@ class LSTMModel:
 
 @torch.no_grad()
 def generate_together(models, n_steps, prompts, temperature=1.0, seed=None, progress=False,
-                      mask="states"):
+                      mask="transitions"):
     """Chains of several models of one shape, sampled together as one batch.
 
     Every step of all the models is one set of batched tensor operations, so
@@ -784,6 +796,24 @@ def sequence_nll(network, trajs, device, chunk=10_000):
                 logits[0], x[0, start + 1:stop + 1], reduction="sum").item()
             count += stop - start
     return total, count
+
+
+def _calibration_bias(calibration, n_states):
+    """The dense (n_states, n_states) bias of ``metadata["calibration"]``, or None."""
+    if calibration is None:
+        return None
+    try:
+        table = np.asarray(calibration["bias"], dtype=float).reshape(-1, 3)
+        rows, cols = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+        if not (np.all(table[:, :2] == np.stack([rows, cols], axis=1))
+                and np.all((0 <= table[:, :2]) & (table[:, :2] < n_states))
+                and np.all(np.isfinite(table[:, 2]))):
+            raise ValueError("entries must be [i, j, b] with states i, j and a finite b")
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"corrupted mdlstm metadata: calibration: {err}") from err
+    bias = np.zeros((n_states, n_states))
+    bias[rows, cols] = table[:, 2]
+    return bias
 
 
 def _check_mask(mask):

@@ -81,7 +81,7 @@ def model_seeds(seed, n_models):
 
 
 def learn(dtrajs, estimator=None, *, n_models=3, n_chains=16, n_steps=None, temperature=1.0,
-          mask="states", metadata=None, seed=None, n_workers=None, progress=False):
+          mask="transitions", metadata=None, seed=None, n_workers=None, progress=False):
     """Train ``n_models`` LSTMs on state sequences and generate chains from all of them.
 
     Parameters
@@ -100,7 +100,7 @@ def learn(dtrajs, estimator=None, *, n_models=3, n_chains=16, n_steps=None, temp
         States per chain; default: as many as the longest trajectory.
     temperature : float
         Sampling temperature.
-    mask : {"states", "transitions", None}
+    mask : {"transitions", "states", None}
         See :meth:`mdlstm.LSTMModel.generate`.
     metadata : dict, optional
         Stored with every model (:meth:`mdlstm.LSTMEstimator.fit`).
@@ -214,7 +214,7 @@ def evaluate(dtrajs, learned, *, dt=1.0, time_unit="ps", lagtimes=None, state_va
 
 
 def correct(dtrajs, models, estimator, statistic, target, *, sets=None, n_chains=256,
-            n_steps=None, n_select=None, replace=True, temperature=1.0, mask="states",
+            n_steps=None, n_select=None, replace=True, temperature=1.0, mask="transitions",
             metadata=None, reference="data", dt=1.0, time_unit="ps", lagtimes=None,
             metastable_sets=None, seed=None, progress=False):
     """Maximum-caliber correction of trained models toward a target statistic.

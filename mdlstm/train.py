@@ -120,6 +120,12 @@ class LSTMEstimator(Parameters):
         out and scored during training; 0 trains on everything.
     selection : {"generated", "held_out", "last"}
         Which candidate's weights are kept (see the module docstring).
+    calibrate : bool
+        Fit the kept model's one-step transitions to the data
+        (:mod:`mdlstm._calibration`): a logit bias by current state, with
+        which generated chains (``mask="transitions"``) make every move
+        ``i -> j`` as often per visit of ``i`` as the data do. Stored in the
+        model (``metadata["calibration"]``) and used whenever it generates.
     lr_scaling : {None, "sqrt", "linear"}
         Scale the peak learning rate with the batch: ``learning_rate *
         (batch / 64) ** p`` with p = 1/2 (``"sqrt"``, the usual rule for
@@ -166,8 +172,8 @@ class LSTMEstimator(Parameters):
     def __init__(self, embedding_dim=8, hidden_size=64, n_layers=1, seq_length=100,
                  batch_size=64, epochs="auto", learning_rate=3e-3, lr_schedule="cosine",
                  carry_state=True, stride="auto", validation_fraction=0.1,
-                 selection="generated", n_states=None, device="auto", seed=None,
-                 verbose=False, lr_scaling=None, precision="float32"):
+                 selection="generated", calibrate=True, n_states=None, device="auto",
+                 seed=None, verbose=False, lr_scaling=None, precision="float32"):
         self.embedding_dim = embedding_dim
         self.hidden_size = hidden_size
         self.n_layers = n_layers
@@ -180,6 +186,7 @@ class LSTMEstimator(Parameters):
         self.stride = stride
         self.validation_fraction = validation_fraction
         self.selection = selection
+        self.calibrate = calibrate
         self.n_states = n_states
         self.device = device
         self.seed = seed
@@ -222,8 +229,9 @@ class LSTMEstimator(Parameters):
         if not isinstance(self.selection, str) or self.selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {', '.join(map(repr, SELECTIONS))}, "
                              f"got {self.selection!r}")
-        if not isinstance(self.carry_state, (bool, np.bool_)):
-            raise TypeError(f"carry_state must be True or False, got {self.carry_state!r}")
+        for name in ("carry_state", "calibrate"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.stride != "auto":
             positive_int(self.stride, "stride")
         f = self.validation_fraction
@@ -321,7 +329,7 @@ class TransformerEstimator(LSTMEstimator):
         many states per layer, so its cost per character does not grow with
         the chains.
     batch_size, epochs, learning_rate, lr_schedule, stride, validation_fraction, \
-selection, n_states, device, seed, verbose, lr_scaling, precision
+selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
         As in :class:`LSTMEstimator` (``stride`` as with ``carry_state=False``).
 
     Attributes
@@ -357,8 +365,8 @@ selection, n_states, device, seed, verbose, lr_scaling, precision
 
     def __init__(self, d_model=64, n_layers=1, n_heads=4, context_length=64, batch_size=64,
                  epochs="auto", learning_rate=1e-3, lr_schedule="cosine", stride="auto",
-                 validation_fraction=0.1, selection="generated", n_states=None,
-                 device="auto", seed=None, verbose=False, lr_scaling=None,
+                 validation_fraction=0.1, selection="generated", calibrate=True,
+                 n_states=None, device="auto", seed=None, verbose=False, lr_scaling=None,
                  precision="float32"):
         self.d_model = d_model
         self.n_layers = n_layers
@@ -371,6 +379,7 @@ selection, n_states, device, seed, verbose, lr_scaling, precision
         self.stride = stride
         self.validation_fraction = validation_fraction
         self.selection = selection
+        self.calibrate = calibrate
         self.n_states = n_states
         self.device = device
         self.seed = seed

@@ -342,6 +342,7 @@ def test_validation_is_tail_of_each_trajectory():
     ({"epochs": "all"}, TypeError, "epochs must be a positive integer"),
     ({"selection": "best"}, ValueError, "selection must be one of 'generated', 'held_out'"),
     ({"carry_state": 1}, TypeError, "carry_state must be True or False"),
+    ({"calibrate": "yes"}, TypeError, "calibrate must be True or False"),
     ({"validation_fraction": 1.0}, ValueError,
      r"validation_fraction must be a number in \[0, 1\)"),
     ({"n_states": 1}, ValueError, "n_states must be at least 2"),
