@@ -1,15 +1,17 @@
 """What masking unseen transitions costs: ``benchmarks/masking.py``.
 
-``LSTMModel.generate(mask="states")`` (the default) never generates a state
-the training data never visited; ``mask="transitions"`` also forbids every
-one-step change ``i -> j`` the training data never made. The second is
-tempting, since it removes every invented jump, but it also removes real
-transitions that the training data were too short to show. This script
-measures both effects: models are trained on the first part of a trajectory
-and judged against the whole of it, where the rare transitions missing from
-the training part do occur.
+``LSTMModel.generate(mask="states")`` never generates a state the training
+data never visited; ``mask="transitions"`` (the default) also forbids every
+one-step change ``i -> j`` the training data never made. The second removes
+every invented jump, but also real transitions that the training data were
+too short to show. This script measures both effects: models are trained on
+the first part of a trajectory and judged against the whole of it, where the
+rare transitions missing from the training part do occur. Each seed's
+network is sampled three ways: as trained (``calibrate=False``) with either
+mask, and calibrated (the library's default, :mod:`mdlstm._calibration`)
+with ``"transitions"``.
 
-Printed per system, mask and seed: generated transitions per 1e5 steps
+Printed per system, model and seed: generated transitions per 1e5 steps
 between states that never follow each other in the training part, split
 into those that never follow each other in the whole trajectory either
 (*invented*) and those that do (*real but unseen*, next to their rate in the
@@ -26,6 +28,7 @@ import argparse
 import numpy as np
 
 from mdlstm import Discretizer, LSTMEstimator, cv
+from mdlstm._calibration import calibrate
 from mdlstm.analysis import CVSeries
 from mdlstm.model import prompts
 from mdlstm.pipeline import learn
@@ -88,17 +91,21 @@ def main(argv=None):
         print(f"\n## {name}\n")
         header = None
         for seed in range(args.seeds):
-            model = learn(train, LSTMEstimator(n_states=n_states), n_models=1, n_chains=1,
-                          n_steps=1, seed=seed).models[0]
-            for mask in ("states", "transitions"):
+            estimator = LSTMEstimator(n_states=n_states, calibrate=False)
+            network = learn(train, estimator, n_models=1, n_chains=1, n_steps=1,
+                            seed=seed).models[0]
+            calibrated = calibrate(network, [train], seed, estimator.seq_length)
+            for label, model, mask in (("network", network, "states"),
+                                       ("network", network, "transitions"),
+                                       ("calibrated", calibrated, "transitions")):
                 gen = model.generate(len(train), n_trajectories=16, seed=seed, mask=mask,
                                      prompt=prompts(train, 16, 100))
                 numbers = row(gen.astype(np.int64), train, whole, sets, n_states)
                 if header is None:
                     header = list(numbers)
-                    print("| seed | mask | " + " | ".join(header) + " |")
-                    print("|---" * (len(header) + 2) + "|")
-                print(f"| {seed} | {mask} | "
+                    print("| seed | model | mask | " + " | ".join(header) + " |")
+                    print("|---" * (len(header) + 3) + "|")
+                print(f"| {seed} | {label} | {mask} | "
                       + " | ".join(f"{numbers[k]:.3g}" for k in header) + " |", flush=True)
 
 

@@ -397,6 +397,9 @@ def fit(est, dtrajs, metadata, checkpoint_dir, resume):
                   desc="calibrating", unit="round") as bar:
             est._model = calibrate(est._model, trajs, seed, est.seq_length,
                                    progress=lambda: bar.update(1))
+        record = est._model.metadata["calibration"]
+        est.history["calibration"] = {key: record[key] for key in
+                                      ("population_error", "transition_error")}
     return est
 
 

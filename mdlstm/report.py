@@ -158,13 +158,16 @@ _FIGURES = {
         "and on the held-out block of the data, per optimizer update, one colour per "
         "model. Right: how far the chains generated at each candidate checkpoint are from "
         "the data (total variation of the state populations, and relative error of the "
-        "one-step transition frequencies); the filled marker is the checkpoint kept.",
+        "one-step transition frequencies); the filled marker is the checkpoint kept. "
+        "Third panel, for calibrated models: the same two errors of the calibration's "
+        "chains, before the calibration, after each round, and with the bias kept.",
         "The losses should fall and level off. A held-out loss that rises while the "
         "training loss keeps falling is overfitting; a held-out loss far above the "
         "training loss means the held-out block differs from the training data (a state "
         "visited only there, or a drift). On the right, errors of a few hundredths are "
         "the noise of the chains; a model whose errors stay well above the others' has "
-        "learned other dynamics."),
+        "learned other dynamics. The calibration should bring the transition error down to "
+        "the noise of its chains within a few rounds."),
 }
 
 _CSS = """
@@ -556,8 +559,9 @@ def _histories(history):
 
 
 def _training_figure(history):
-    fig = Figure(figsize=(9.6, 3.8), layout="constrained")
-    losses, errors = fig.subplots(1, 2)
+    calibrated = [h for h in _histories(history) if "calibration" in h]
+    fig = Figure(figsize=(14.4 if calibrated else 9.6, 3.8), layout="constrained")
+    losses, errors, *rounds = fig.subplots(1, 3 if calibrated else 2)
     for k, h in enumerate(_histories(history)):
         colour = f"C{k}"
         x = h.get("update", h["epoch"])
@@ -583,7 +587,23 @@ def _training_figure(history):
     errors.set_title("Candidates: generated chains")
     if errors.lines:
         errors.legend(fontsize="x-small")
+    if rounds:
+        _calibration_panel(rounds[0], _histories(history))
     return fig
+
+
+def _calibration_panel(ax, histories):
+    """The calibration's chains against the data, round by round, per model."""
+    for k, h in enumerate(histories):
+        for key, marker in (("population_error", "o"), ("transition_error", "^")):
+            values = h.get("calibration", {}).get(key)
+            if values:
+                ax.plot(np.arange(len(values)), values, marker + "-", color=f"C{k}",
+                        mfc="none", label=f"model {k}, {key.replace('_', ' ')}")
+    ax.set_xlabel("calibration round (0: before; last: the bias kept)")
+    ax.set_ylabel("generated vs data")
+    ax.set_title("Calibration of one-step moves")
+    ax.legend(fontsize="x-small")
 
 
 # -- text: Markdown and HTML -------------------------------------------------------
