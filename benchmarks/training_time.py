@@ -15,7 +15,8 @@ another version of mdlstm, for example the previous release, whose
 The timing mode imports only ``mdlstm.LSTMEstimator``. A fit's time
 includes everything the estimator does (the held-out split, the optimizer
 updates, the evaluations and, with ``selection="generated"``, the candidate
-chains), not the import of torch.
+chains, the calibration of the kept model, whose share is its own column), not
+the import of torch.
 """
 import argparse
 import dataclasses
@@ -81,17 +82,20 @@ def time_fits(data, seeds):
             seconds = time.perf_counter() - start
             history = estimator.history
             updates = history["update"][-1] if "update" in history else "-"
+            calibration = estimator.fetch_model().metadata.get("calibration", {})
             rows.append((name, sum(len(d) for d in dtrajs), seed, len(history["epoch"]),
-                         updates, seconds))
+                         updates, seconds, calibration.get("time_s")))
             print(f"{name} seed {seed}: {seconds:.1f} s", flush=True)
     return mdlstm.__file__, rows
 
 
 def table(source, rows):
     lines = [f"mdlstm from {source}; torch threads 1", "",
-             "| system | characters | seed | evaluations | updates | wall time (s) |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {n} | {c:,} | {s} | {e} | {u} | {t:.1f} |" for n, c, s, e, u, t in rows]
+             "| system | characters | seed | evaluations | updates | wall time (s) "
+             "| of which calibration (s) |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {n} | {c:,} | {s} | {e} | {u} | {t:.1f} | "
+              f"{'-' if k is None else f'{k:.1f}'} |" for n, c, s, e, u, t, k in rows]
     return "\n".join(lines)
 
 

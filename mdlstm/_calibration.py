@@ -18,6 +18,8 @@ memory the network learned is untouched: the same bias applies whatever the
 history, the minimal change (an exponential tilt) that restores the counts.
 """
 
+import time
+
 import numpy as np
 
 from . import _recipe
@@ -54,8 +56,10 @@ def calibrate(model, trajs, seed, prompt_length, progress=None):
         ``[i, j, b]`` table, logits added when the current state is ``i``),
         the chains' ``"population_error"`` and ``"transition_error"``
         before calibration, after each iteration and with the kept bias
-        (as in ``history``), ``"n_characters"`` per iteration.
+        (as in ``history``), ``"n_characters"`` per iteration and
+        ``"time_s"``, the wall time of the calibration.
     """
+    start = time.perf_counter()
     n_states = model.n_states
     counts = _recipe.pair_counts(trajs, n_states)
     visits = counts.sum(axis=1, keepdims=True)
@@ -98,6 +102,7 @@ def calibrate(model, trajs, seed, prompt_length, progress=None):
     kept = np.mean(iterates[-_recipe.CALIBRATION_AVERAGED:], axis=0)
     chains_with(kept, _recipe.CALIBRATION_ITERATIONS)
     calibration = {"bias": pair_table(kept, allowed), "n_characters": n_steps
-                   * _recipe.CALIBRATION_CHAINS, **record}
+                   * _recipe.CALIBRATION_CHAINS, **record,
+                   "time_s": time.perf_counter() - start}
     return LSTMModel(model.network, {**model.metadata, "calibration": calibration},
                      device=model.device)

@@ -51,6 +51,9 @@ def test_calibration_leaves_the_weights_and_records_its_errors(fits):
     # the first row is the network's own chains, the last the kept bias's
     assert record["transition_error"][-1] < 0.3 * record["transition_error"][0]
     assert record["n_characters"] == 20 * 30_000 // 512 * 512
+    assert record["time_s"] > 0
+    assert fits[True].history["calibration"] == {
+        name: record[name] for name in ("population_error", "transition_error")}
     # the held-out score is the network's own
     assert calibrated.score(np.asarray([0, 1, 2, 0])) == raw.score(np.asarray([0, 1, 2, 0]))
 

@@ -309,3 +309,18 @@ def test_report_renders_in_headless_chromium(full, tmp_path):
     assert (pixels.mean(axis=2) < 0.3).mean() > 0.002   # text and axes
     red = (pixels[..., 0] > 0.7) & (pixels[..., 1] < 0.35) & (pixels[..., 2] < 0.35)
     assert red.sum() > 200                         # the LSTM curves: figures were drawn
+
+
+def test_training_figure_shows_the_calibration_rounds():
+    from mdlstm.report import _training_figure
+
+    calibrated = {**HISTORY, "calibration": {"population_error": [0.02, 0.01, 0.005],
+                                             "transition_error": [0.3, 0.1, 0.05]}}
+    plain, both = _training_figure(HISTORY), _training_figure([HISTORY, calibrated])
+    assert len(plain.axes) == 2 and len(both.axes) == 3
+    rounds = both.axes[2]
+    assert rounds.get_title() == "Calibration of one-step moves"
+    # only the calibrated model (the second colour) has rounds: one line per error
+    assert [list(line.get_ydata()) for line in rounds.lines] == [[0.02, 0.01, 0.005],
+                                                                 [0.3, 0.1, 0.05]]
+    assert {line.get_color() for line in rounds.lines} == {"C1"}
