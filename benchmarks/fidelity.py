@@ -49,7 +49,8 @@ What it does, per system
    ``--architectures lstm,transformer`` also trains, per seed, models of
    :class:`~mdlstm.TransformerEstimator` with its defaults on the same
    replicas; a head-to-head table per system puts every model's worst seed
-   next to the lag-1 MSM's.
+   next to the lag-1 MSM's and that of an MSM at the lag where its slowest
+   implied timescale levels off (:func:`levelled_lag`).
 4. **Statistics.** Populations, transition counts per 1e5 frames for every
    ordered pair of states (alanine dipeptide: the 20 busiest pairs in MD),
    measured mean first passage times (MFPTs, frames) between metastable sets,
@@ -128,7 +129,7 @@ from mdlstm import Discretizer, LSTMEstimator, TransformerEstimator, compare
 from mdlstm._format import markdown_table
 from mdlstm.pipeline import learn
 from mdlstm.systems import alanine_dipeptide, langevin, markov_chains
-from mdlstm.validate import markov_cross_entropy, statistics
+from mdlstm.validate import estimate_msm, markov_cross_entropy, statistics
 
 #: Transition counts are reported per this many frames.
 PER_FRAMES = 100_000
@@ -136,6 +137,12 @@ PER_FRAMES = 100_000
 PAPER_PREPROCESSING = {"smooth": 50, "min_dwell": 100}
 #: Lag times (steps) of the two MSMs.
 MSM_LAGS = (1, 10)
+#: Lag times (frames) searched for the MSM of the head-to-head table whose
+#: slowest implied timescale has levelled off: the smallest lag whose timescale
+#: is within LEVEL_TOLERANCE of that at the longest lag still shorter than its
+#: timescale.
+LEVEL_LAGS = (1, 2, 5, 10, 20, 50, 100, 200)
+LEVEL_TOLERANCE = 0.1
 #: Fraction of the alanine dipeptide trajectory used for training.
 ALANINE_TRAIN_FRACTION = 0.8
 #: Contiguous blocks of the alanine dipeptide trajectory for MD error bars.
@@ -558,13 +565,32 @@ def trained_chains(case, sizes, run, timings, entropy, architecture="lstm"):
         yield seed, learned, seconds
 
 
-def seed_row(case, seed, train, gen, msm, seconds, entropy):
+def levelled_lag(train, n_states):
+    """The lag (frames) where the slowest implied timescale of an MSM of `train` levels off.
+
+    The smallest of :data:`LEVEL_LAGS` whose timescale is within
+    :data:`LEVEL_TOLERANCE` of the timescale at the longest lag still shorter
+    than its timescale (1 if no lag is).
+    """
+    timescales = [estimate_msm(list(train), lag, n_states).timescales(1)[0]
+                  for lag in LEVEL_LAGS]
+    usable = [k for k, lag in enumerate(LEVEL_LAGS) if lag < timescales[k]]
+    if not usable:
+        return 1
+    longest = timescales[usable[-1]]
+    return next(LEVEL_LAGS[k] for k in usable
+                if abs(timescales[k] / longest - 1) <= LEVEL_TOLERANCE)
+
+
+def seed_row(case, seed, train, gen, msms, seconds, entropy):
     """The per-seed acceptance numbers of one pipeline run (see SEED_BOUNDS).
 
-    ``msm``: :func:`mdlstm.validate.statistics` of the lag-1 MSM's chains,
-    as many and as long as the LSTM's. Its set population and MFPT errors
-    are printed next to the LSTM's: on nearly Markovian labels they are the
-    noise of chains of this length, a floor no model can go below.
+    ``msms``: name (``"MSM lag 1"``, ``"MSM levelled"``) -> :func:`mdlstm.validate.statistics`
+    of that MSM's chains, as many and as long as the LSTM's; the levelled one
+    is the MSM at :func:`levelled_lag`, in ``row["MSM levelled lag"]``. The
+    lag-1 MSM's set population and MFPT errors are printed next to the LSTM's:
+    on nearly Markovian labels they are the noise of chains of this length, a
+    floor no model can go below.
     """
     data, lstm = (statistics(d, case.metastable_sets, n_states=case.n_states)
                   for d in (train, gen))
@@ -577,18 +603,20 @@ def seed_row(case, seed, train, gen, msm, seconds, entropy):
            "held-out CE - Markov 1": entropy["LSTM held-out"][-1]
            - entropy["Markov order 1 held-out"][-1],
            "time (s)": seconds}
-    row.update({f"MSM lag 1 {key}": value for key, value in _errors(msm, data, seen).items()
-                if key in ("set population", "MFPT")})
+    for name, msm in msms.items():
+        row.update({f"{name} {key}": value for key, value in _errors(msm, data, seen).items()
+                    if key in ("set population", "MFPT")})
     md = statistics(case.reference, case.metastable_sets, n_states=case.n_states)
     md_seen = md["mfpt_events"] > 0
-    for label, stats in (("MFPT vs MD", lstm), ("MSM lag 1 MFPT vs MD", msm)):
-        row[label] = _errors(stats, md, md_seen)["MFPT"]
+    sources = {"": lstm, **{f"{name} ": msm for name, msm in msms.items()}}
+    for prefix, stats in sources.items():
+        row[f"{prefix}MFPT vs MD"] = _errors(stats, md, md_seen)["MFPT"]
     if case.exact_mfpt is not None:
         off = ~np.eye(len(case.metastable_sets), dtype=bool)
         # the training data's own error: the sampling noise no model of it can undo
-        for label, stats in (("MFPT vs exact", lstm), ("MSM lag 1 MFPT vs exact", msm),
-                             ("training data MFPT vs exact", data)):
-            row[label] = np.max(np.abs(stats["mfpt"][off] / case.exact_mfpt[off] - 1))
+        for prefix, stats in {**sources, "training data ": data}.items():
+            relative = stats["mfpt"][off] / case.exact_mfpt[off] - 1
+            row[f"{prefix}MFPT vs exact"] = np.max(np.abs(relative))
     return {key: value if key == "seed" else float(value) for key, value in row.items()}
 
 
@@ -631,15 +659,20 @@ def evaluate_case(case, sizes, run, timings, architecture="lstm"):
         train, gen = case.replicas[seed], list(learned.generated)
         with timed(timings, "statistics"):
             msm_stats = {}
-            for lag in MSM_LAGS:
+            levelled = levelled_lag(train, case.n_states)
+            for lag in sorted({*MSM_LAGS, levelled}):
                 cmp = compare(train, gen, n_states=case.n_states, msm_lag=lag,
                               lagtimes=[1], metastable_sets=case.metastable_sets, seed=seed)
-                samples[f"MSM lag {lag}"].append(source_stats(cmp, "MSM"))
+                if lag in MSM_LAGS:
+                    samples[f"MSM lag {lag}"].append(source_stats(cmp, "MSM"))
                 msm_stats[lag] = statistics(cmp.trajectories["MSM"], case.metastable_sets,
                                             n_states=case.n_states, dt=lag)
             # The LSTM side is the same in every comparison: take the last.
             samples["LSTM"].append(source_stats(cmp, "LSTM"))
-            rows.append(seed_row(case, seed, train, gen, msm_stats[1], seconds, entropy))
+            row = seed_row(case, seed, train, gen, {"MSM lag 1": msm_stats[1],
+                                                    "MSM levelled": msm_stats[levelled]},
+                           seconds, entropy)
+            rows.append({**row, "MSM levelled lag": levelled})
     return {"stats": {src: summarize(s) for src, s in samples.items()},
             "cross_entropy": {k: mean_sem(v) for k, v in entropy.items()},
             "seeds": rows, "metastable_sets": case.metastable_sets,
@@ -836,7 +869,7 @@ def entropy_table(entropy):
 
 def seed_table(rows):
     """One row per seed of the per-seed acceptance numbers, and the worst seed."""
-    keys = [k for k in rows[0] if k != "seed"]
+    keys = [k for k in rows[0] if k != "seed" and not k.startswith("MSM levelled")]
     worst = {k: max(r[k] for r in rows) for k in keys}
     body = [[r["seed"]] + [f"{r[k]:.3g}" for k in keys] for r in rows]
     body.append(["**worst**"] + [f"**{worst[k]:.3g}**" for k in keys])
@@ -900,36 +933,42 @@ def memory_section(memory):
         "### Cross-entropy on raw held-out labels", entropy_table(memory["cross_entropy"])])
 
 
-#: Worst-seed columns of the head-to-head table: (column, key of a model's seed
-#: row, key of the lag-1 MSM's in the same rows).
-HEAD_TO_HEAD = (("set population", "set population", "MSM lag 1 set population"),
-                ("MFPT vs data", "MFPT", "MSM lag 1 MFPT"),
-                ("MFPT vs MD", "MFPT vs MD", "MSM lag 1 MFPT vs MD"),
-                ("MFPT vs exact", "MFPT vs exact", "MSM lag 1 MFPT vs exact"),
-                ("held-out CE - Markov 1", "held-out CE - Markov 1", None),
-                ("time (s)", "time (s)", None))
+#: Worst-seed columns of the head-to-head table: (column, key of a seed row);
+#: an MSM's key is its name and the model's key (``"MSM lag 1 MFPT"``).
+HEAD_TO_HEAD = (("set population", "set population"), ("MFPT vs data", "MFPT"),
+                ("MFPT vs MD", "MFPT vs MD"), ("MFPT vs exact", "MFPT vs exact"),
+                ("held-out CE - Markov 1", "held-out CE - Markov 1"), ("time (s)", "time (s)"))
 
 
 def head_to_head_section(name, rows_by_model):
-    """Worst seed of every model of one case, and of the lag-1 MSM, side by side.
+    """Worst seed of every model of one case, and of the MSMs, side by side.
 
     ``rows_by_model``: model name -> its :func:`seed_row` list (the first
-    model's rows also give the lag-1 MSM's, which does not depend on the model).
+    model's rows also give the MSMs', which do not depend on the model).
     """
     first = next(iter(rows_by_model.values()))
     columns = [c for c in HEAD_TO_HEAD if c[1] in first[0]]
 
     def worst(rows, key):
-        return "n/a" if key is None else f"{max(row[key] for row in rows):.3g}"
+        return "n/a" if key not in rows[0] else f"{max(row[key] for row in rows):.3g}"
 
-    body = [[model] + [worst(rows, key) for _, key, _ in columns]
+    body = [[model] + [worst(rows, key) for _, key in columns]
             for model, rows in rows_by_model.items()]
-    body.append(["MSM lag 1"] + [worst(first, msm_key) for _, _, msm_key in columns])
+    msms = {"MSM lag 1": "MSM lag 1"}
+    if "MSM levelled lag" in first[0]:
+        lags = sorted({row["MSM levelled lag"] for row in first})
+        msms["MSM levelled"] = f"MSM at the levelled-off lag ({', '.join(map(str, lags))})"
+    body += [[label] + [worst(first, f"{msm} {key}") for _, key in columns]
+             for msm, label in msms.items()]
     return "\n\n".join([
         f"### {name}: head to head (worst of {len(first)} seeds)",
         "Largest errors over the seeds, as in the per-seed table: every model with its "
         "estimator's defaults, trained and judged on the same replicas; wall time of one "
-        "seed's training and generation.",
+        "seed's training and generation. The MSMs are estimated on the same replicas and "
+        "sampled as long: at lag 1, and at the lag (frames; the seeds' lags in brackets) "
+        f"where the slowest implied timescale levels off (the smallest of {LEVEL_LAGS} "
+        f"within {LEVEL_TOLERANCE:.0%} of the timescale at the longest lag shorter than "
+        "its timescale).",
         markdown_table(["model", *(c[0] for c in columns)], body)])
 
 

@@ -49,6 +49,27 @@ def test_head_to_head_puts_every_models_worst_seed_next_to_the_msm(fidelity):
         fidelity.head_to_head_section("grid", exact)
 
 
+def test_head_to_head_adds_the_msm_at_the_levelled_off_lag(fidelity):
+    levelled = {"MSM levelled set population": 0.002, "MSM levelled MFPT": 0.2,
+                "MSM levelled MFPT vs MD": 0.25}
+    rows = {"lstm": [_seed_row(0, 0.01, **levelled, **{"MSM levelled lag": 10}),
+                     _seed_row(1, 0.03, **levelled, **{"MSM levelled lag": 20})]}
+    table = fidelity.head_to_head_section("grid", rows)
+    assert "| MSM at the levelled-off lag (10, 20) | 0.002 | 0.2 | 0.25 | n/a | n/a |" in table
+
+
+def test_levelled_lag_is_one_on_a_markov_chain_and_longer_with_memory(fidelity):
+    from mdlstm.systems import markov_chains
+
+    from mdlstm.tests.util import markov_chain
+
+    markov = markov_chain([[0.98, 0.02], [0.03, 0.97]], 50_000, seed=0)
+    assert fidelity.levelled_lag([markov], 2) == 1
+    chain = markov_chains.projected_grid_chain()
+    hidden = chain.simulate(100_000, seed=0)[0]
+    assert fidelity.levelled_lag([hidden], chain.n_observed) > 1
+
+
 @pytest.mark.parametrize("value", ["lstm,mamba", "", "lstm,lstm"])
 def test_architectures_must_be_known_and_distinct(fidelity, value):
     with pytest.raises(SystemExit):
