@@ -366,6 +366,14 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     2 layers trained 3.7e4 (context 128) and 5.1e4 (context 64) characters
     per second at a load of 2-4. Context 128 was not measured for fidelity.
     Generation is measured in ``benchmarks/perf.py`` (``docs/performance.md``).
+
+    The calibration (``calibrate=True``) samples the same number of states as
+    for an LSTM, up to 9 rounds of :data:`~mdlstm._recipe.CALIBRATION_CHARACTERS`
+    states, but a transformer samples about 6 times slower on a CPU (3.3e4
+    against 2.1e5 states per second with 1,000 chains on one thread): on data
+    of 2e5 states or more that is about 18 minutes per model on one CPU thread
+    (estimated from those rates, not timed). ``calibrate=False`` skips it; a
+    GPU samples much faster.
     """
 
     _window_name = "context_length"
