@@ -42,7 +42,7 @@ What happens in ``fit``
    (``selection="generated"``), or the one with the lowest held-out loss
    (``"held_out"``), or the last (``"last"``).
 5. With ``calibrate=True`` the kept model's one-step moves are fitted to
-   the data (:mod:`mdlstm._calibration`): a logit bias by current state,
+   the data (``mdlstm._calibration``): a logit bias by current state,
    with which the model's own chains make every move ``i -> j`` as often per
    visit of ``i`` as the data do, and never one the data never made.
 
@@ -129,7 +129,7 @@ class LSTMEstimator(Parameters):
         Which candidate's weights are kept (see the module docstring).
     calibrate : bool
         Fit the kept model's one-step transitions to the data
-        (:mod:`mdlstm._calibration`): a logit bias by current state, with
+        (``mdlstm._calibration``): a logit bias by current state, with
         which generated chains (``mask="transitions"``) make every move
         ``i -> j`` as often per visit of ``i`` as the data do. Stored in the
         model (``metadata["calibration"]``) and used whenever it generates.
@@ -368,11 +368,11 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     Generation is measured in ``benchmarks/perf.py`` (``docs/performance.md``).
 
     The calibration (``calibrate=True``) samples the same number of states as
-    for an LSTM, up to 9 rounds of :data:`~mdlstm._recipe.CALIBRATION_CHARACTERS`
-    states, but a transformer samples about 6 times slower on a CPU (3.3e4
-    against 2.1e5 states per second with 1,000 chains on one thread): on data
-    of 2e5 states or more that is about 18 minutes per model on one CPU thread
-    (estimated from those rates, not timed). ``calibrate=False`` skips it; a
+    for an LSTM, up to 9 rounds of 4e6, but a transformer samples about 6
+    times slower on a CPU (3.3e4 against 2.1e5 states per second with 1,000
+    chains on one thread): on data of 2e5 states or more that is about 18
+    minutes per model on one CPU thread (estimated from those rates, not
+    timed). ``calibrate=False`` skips it; a
     GPU samples much faster.
     """
 
