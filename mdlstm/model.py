@@ -728,7 +728,10 @@ def _sample(models, prompts, sink, gen, n_steps, temperature, chunk_steps, progr
         for t in range(stop - start):
             logits = step(states)
             cdf = torch.softmax(logits / temperature, dim=2).cumsum_(dim=2)
-            states = torch.searchsorted(cdf, uniforms[t] * cdf[..., -1:]).squeeze_(2)
+            # right: a uniform of exactly 0 must not pick a leading state of
+            # probability 0 (a masked one)
+            states = torch.searchsorted(cdf, uniforms[t] * cdf[..., -1:],
+                                        right=True).squeeze_(2)
             states.clamp_(max=n_states - 1)
             block[:, :, t] = states
         sink.write(start, block.view(n_models * width, -1),

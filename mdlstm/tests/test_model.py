@@ -323,3 +323,13 @@ def test_config_is_one_type_for_network_and_file(model, tmp_path):
     assert LSTMModel.load(tmp_path / "m.mdlstm").config == model.config
     with pytest.raises(ValueError, match="bad network configuration"):
         LSTMConfig.from_dict({"n_states": 5, "hidden_size": 16})
+
+
+def test_a_uniform_of_zero_never_picks_a_masked_state(model, monkeypatch):
+    import mdlstm.model
+
+    model.metadata.update(state_counts=[0, 4, 4, 0, 4], transitions=[[1, 2], [2, 4], [4, 1]])
+    monkeypatch.setattr(mdlstm.model.torch, "rand", lambda *shape, **kw: torch.zeros(*shape))
+    for mask in ("states", "transitions"):
+        chains = model.generate(50, n_trajectories=3, prompt=[2], seed=0, mask=mask)
+        assert not np.isin(chains, [0, 3]).any()
