@@ -314,13 +314,17 @@ def bench_generation(sizes, device, threads):
         "msm": (lambda: msm.simulate(sizes.msm_steps, start=0, seed=1), sizes.msm_steps),
         "md": (md_run, md_ps),
     }
-    rates = {}
-    for n in threads:
-        torch.set_num_threads(n)
-        _log(f"generation and MD, {_threads_label(n)}")
-        times = interleaved_best({k: f for k, (f, _) in work.items()}, sizes.rounds, device)
-        rates[n] = {k: amount / times[k] for k, (_, amount) in work.items()}
-    return rates
+    return {n: work_rates(work, n, sizes.rounds, device, "generation and MD")
+            for n in threads}
+
+
+def work_rates(work, n_threads, rounds, device, what):
+    """Work done per second by each entry of ``work`` (name: (function, amount)),
+    timed in turn with :func:`interleaved_best` on `n_threads` torch threads."""
+    torch.set_num_threads(n_threads)
+    _log(f"{what}, {_threads_label(n_threads)}")
+    times = interleaved_best({k: f for k, (f, _) in work.items()}, rounds, device)
+    return {k: amount / times[k] for k, (_, amount) in work.items()}
 
 
 def transformer_model(device):
@@ -349,10 +353,7 @@ def bench_transformer(sizes, device, threads):
     window, n_steps = sizes.flat_steps
     rates = {}
     for n in threads:
-        torch.set_num_threads(n)
-        _log(f"transformer generation, {_threads_label(n)}")
-        times = interleaved_best({k: f for k, (f, _) in work.items()}, sizes.rounds, device)
-        rates[n] = {k: amount / times[k] for k, (_, amount) in work.items()}
+        rates[n] = work_rates(work, n, sizes.rounds, device, "transformer generation")
         per_step = cost_by_position(model, sizes.flat_chains, n_steps, window // 10, device)
         blocks = window // (window // 10)
         rates[n].update(first=sizes.flat_chains / per_step[:blocks].min(),

@@ -34,9 +34,9 @@ _AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16}
 
 def _observed_transitions(trajs, n_states):
     """The one-step changes ``[i, j]`` (``i != j``) that occur in the data."""
-    codes = np.unique(np.concatenate([t[:-1] * n_states + t[1:] for t in trajs]))
-    pairs = np.stack([codes // n_states, codes % n_states], axis=1)
-    return pairs[pairs[:, 0] != pairs[:, 1]].tolist()
+    seen = _recipe.pair_counts(trajs, n_states) > 0
+    np.fill_diagonal(seen, False)
+    return np.argwhere(seen).tolist()
 
 
 class _Selector:

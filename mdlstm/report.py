@@ -559,7 +559,7 @@ def _histories(history):
 
 
 def _training_figure(history):
-    calibrated = [h for h in _histories(history) if "calibration" in h]
+    calibrated = any("calibration" in h for h in _histories(history))
     fig = Figure(figsize=(14.4 if calibrated else 9.6, 3.8), layout="constrained")
     losses, errors, *rounds = fig.subplots(1, 3 if calibrated else 2)
     for k, h in enumerate(_histories(history)):
