@@ -58,6 +58,34 @@ def test_head_to_head_adds_the_msm_at_the_levelled_off_lag(fidelity):
     assert "| MSM at the levelled-off lag (10, 20) | 0.002 | 0.2 | 0.25 | n/a | n/a |" in table
 
 
+def test_an_msm_is_judged_at_the_resolution_of_its_lag(fidelity):
+    from mdlstm.systems import markov_chains
+    from mdlstm.validate import statistics
+
+    chain = markov_chains.hidden_dwell_chain()
+    data = chain.simulate(50_000, n_walkers=4, seed=0)
+    sets, lag = chain.metastable_sets, 20
+    exact = {1: chain.exact_mfpts(1), lag: chain.exact_mfpts(lag)}
+    case = fidelity.Case(name="hidden", n_states=3, replicas=[data], reference=data,
+                         held_out=data, metastable_sets=sets, chain_length=50_000,
+                         discretizer=None, exact_mfpt=exact.__getitem__)
+    every_frame = statistics(data, sets)
+    seen = statistics([d[phase::lag] for d in data for phase in range(lag)], sets, dt=lag)
+    assert seen["mfpt"][0, 2] > 1.05 * every_frame["mfpt"][0, 2]   # recrossings unseen
+    entropy = {"LSTM held-out": [0.5], "Markov order 1 held-out": [0.6]}
+    row = fidelity.seed_row(case, 0, data, data, {"MSM lag 1": (1, every_frame),
+                                                  "MSM levelled": (lag, seen)}, 1.0, entropy)
+    # the data seen every lag frames, as its MSM's chains are, is what it is judged against
+    assert row["MSM levelled MFPT"] == 0 and row["MSM levelled MFPT vs MD"] == 0
+    assert row["MSM lag 1 MFPT"] == 0 and row["MFPT"] == 0
+    off = ~np.eye(3, dtype=bool)
+    assert row["MSM levelled MFPT vs exact"] == pytest.approx(
+        np.max(np.abs(seen["mfpt"][off] / exact[lag][off] - 1)))
+    assert row["training data MFPT vs exact"] == pytest.approx(
+        np.max(np.abs(every_frame["mfpt"][off] / exact[1][off] - 1)))
+    assert row["held-out CE - Markov 1"] == pytest.approx(-0.1)
+
+
 def test_levelled_lag_is_one_on_a_markov_chain_and_longer_with_memory(fidelity):
     from mdlstm.systems import markov_chains
 

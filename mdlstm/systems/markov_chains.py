@@ -84,12 +84,16 @@ class ProjectedChain:
         micro = sample(self.transition_matrix, positive_int(n_frames, "n_frames"), starts, rng)
         return list(self.observed[micro])
 
-    def exact_mfpts(self):
-        """Exact MFPTs (frames) between the metastable sets, shape (n_sets, n_sets)."""
+    def exact_mfpts(self, lag=1):
+        """Exact MFPTs (frames) between the metastable sets, shape (n_sets, n_sets).
+
+        Measured on trajectories seen every `lag` frames (:func:`exact_mfpt`).
+        """
         sets = [np.flatnonzero(np.isin(self.observed, s)) for s in self.metastable_sets]
         n = len(sets)
         return np.array([[0.0 if a == b else
-                          exact_mfpt(self.transition_matrix, self.stationary, sets[a], sets[b])
+                          exact_mfpt(self.transition_matrix, self.stationary, sets[a], sets[b],
+                                     lag)
                           for b in range(n)] for a in range(n)])
 
     def exact_populations(self):
@@ -218,7 +222,7 @@ def stationary_distribution(matrix):
     return pi / pi.sum()
 
 
-def exact_mfpt(matrix, stationary, a, b):
+def exact_mfpt(matrix, stationary, a, b, lag=1):
     """MFPT from microstate set `a` to set `b`, as measured on trajectories.
 
     :func:`mdlstm.validate.statistics` times a passage from the first step
@@ -231,18 +235,30 @@ def exact_mfpt(matrix, stationary, a, b):
     reversible chain, for which the backward committor equals the forward
     one.
 
+    Seen every `lag` steps (trajectories subsampled, as an MSM at that lag
+    sees them), a visit to `b` shorter than a lag can be missed, so passages
+    are fewer and longer: the same measure on the chain of `lag` steps,
+    ``matrix ** lag``, reversible too.
+
     Parameters
     ----------
-    matrix : scipy.sparse matrix, shape (n, n)
+    matrix : scipy.sparse matrix or numpy.ndarray, shape (n, n)
     stationary : numpy.ndarray, shape (n,)
     a, b : array_like of int
         Disjoint sets of microstates.
+    lag : int
+        Steps between two observations.
 
     Returns
     -------
     float
         Steps.
     """
+    lag = positive_int(lag, "lag")
+    if lag > 1:
+        # dense: a few hundred steps of a local chain fill most of the matrix
+        dense = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
+        return lag * exact_mfpt(np.linalg.matrix_power(dense, lag), stationary, a, b)
     matrix = sp.csr_matrix(matrix)
     n = matrix.shape[0]
     a, b = np.asarray(a), np.asarray(b)

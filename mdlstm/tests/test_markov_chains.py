@@ -29,6 +29,21 @@ def test_exact_mfpt_is_what_statistics_measures():
     np.testing.assert_allclose(measured["populations"], pi, atol=0.005)
 
 
+def test_exact_mfpt_seen_every_lag_is_what_subsampled_trajectories_measure():
+    matrix = _random_reversible_chain(6, seed=1)
+    pi = mc.stationary_distribution(sp.csr_matrix(matrix))
+    walkers = mc.sample(matrix, 100_000, [0, 1, 2, 3], np.random.default_rng(2))
+    lag = 4
+    seen = [w[phase::lag] for w in walkers for phase in range(lag)]
+    measured = statistics(seen, [[0, 1], [4, 5]], n_states=6, dt=lag)
+    exact = mc.exact_mfpt(sp.csr_matrix(matrix), pi, [0, 1], [4, 5], lag=lag)
+    assert measured["mfpt"][0, 1] == pytest.approx(exact, rel=0.02)
+    # passages shorter than a lag are missed: seen coarser, they are longer
+    assert exact > 1.1 * mc.exact_mfpt(matrix, pi, [0, 1], [4, 5])
+    with pytest.raises(ValueError, match="lag"):
+        mc.exact_mfpt(matrix, pi, [0, 1], [4, 5], lag=0)
+
+
 def test_sample_follows_the_rows_and_its_seed():
     matrix = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.0, 0.0, 1.0]])
     walk = mc.sample(matrix, 6, [0, 0], np.random.default_rng(0))
