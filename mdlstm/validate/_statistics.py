@@ -116,7 +116,9 @@ def _units(trajs, n_blocks, by_chain, groups=None):
 
     With `groups` (one label per chain, at least two distinct) the chains of
     a group form one unit; else with `by_chain` every chain is one; else
-    every trajectory is cut into `n_blocks` blocks.
+    every trajectory is cut into `n_blocks` blocks. Along a trajectory the
+    units are a contiguous, non-decreasing range (:func:`_unit_sums` bins
+    into those rows only).
     """
     if groups is not None and np.unique(groups).size > 1:
         index = np.unique(groups, return_inverse=True)[1]
@@ -152,25 +154,30 @@ def _unit_sums(trajs, units, n_units, n_states, labels, n_sets, lags):
             "events": np.zeros((n_units, n_sets * n_sets)),
             "lagged": {lag: np.zeros((n_units, n_pairs)) for lag in lags}}
     for traj, unit in zip(trajs, units):
+        # a trajectory's units are a contiguous range: bin into those rows
+        # only, so that the cost does not grow with chains x units
+        lo = int(unit[0])
+        rows, unit = slice(lo, int(unit[-1]) + 1), unit - lo
+        span = rows.stop - lo
         before, after, first = traj[:-1], traj[1:], unit[:-1]
         change = before != after
-        sums["visits"] += _binned(unit, traj, n_units, n_states)
-        sums["intervals"] += _binned(first, 0, n_units, 1)
-        sums["changes"] += _binned(first[change], before[change] * n_states + after[change],
-                                   n_units, n_pairs)
+        sums["visits"][rows] += _binned(unit, traj, span, n_states)
+        sums["intervals"][rows] += _binned(first, 0, span, 1)
+        sums["changes"][rows] += _binned(first[change],
+                                         before[change] * n_states + after[change], span, n_pairs)
         for lag, counts in sums["lagged"].items():
             n = max(len(traj) - lag, 0)
-            counts += _binned(unit[:n], traj[:n] * n_states + traj[lag:lag + n], n_units,
-                              n_pairs)
+            counts[rows] += _binned(unit[:n], traj[:n] * n_states + traj[lag:lag + n], span,
+                                    n_pairs)
         set_of_step = labels[traj]
         for a in range(n_sets):
             for b in range(n_sets):
                 if a != b:
                     start, duration = _passages(set_of_step, a, b)
                     pair = a * n_sets + b
-                    sums["passage"][:, pair] += np.bincount(unit[start], weights=duration,
-                                                            minlength=n_units)
-                    sums["events"][:, pair] += np.bincount(unit[start], minlength=n_units)
+                    sums["passage"][rows, pair] += np.bincount(unit[start], weights=duration,
+                                                               minlength=span)
+                    sums["events"][rows, pair] += np.bincount(unit[start], minlength=span)
     return sums
 
 
