@@ -68,7 +68,10 @@ blocks (alanine dipeptide) for MD. Alanine dipeptide has one trajectory, so
 there its LSTM and MSM error bars hold only the noise of training and
 sampling. The ``training data`` column holds the statistics of the replicas
 the models were trained on: a model can only be expected to reproduce those;
-where they differ from MD, so does a perfect model.
+where they differ from MD, so does a perfect model. The ``data every 10
+frames`` column holds the same replicas seen every 10 frames, as the lag-10
+MSM's chains are: visits shorter than the lag unseen, fewer transitions and
+longer MFPTs than at every frame; compare the ``MSM lag 10`` column with it.
 
 The memory test (4-state system)
 --------------------------------
@@ -496,10 +499,22 @@ def source_stats(cmp, source):
                        cmp.mfpt[source])
 
 
-def measure(dtrajs, case):
-    """:func:`source_stats` of one set of state sequences (one time step per frame)."""
-    found = statistics(dtrajs, case.metastable_sets, n_states=case.n_states)
+def measure(dtrajs, case, lag=1):
+    """:func:`source_stats` of one set of state sequences seen every `lag` frames."""
+    found = seen_every(dtrajs, case, lag)
     return _per_frames(found["populations"], found["transition_rates"], found["mfpt"])
+
+
+def seen_every(dtrajs, case, lag):
+    """:func:`mdlstm.validate.statistics` of sequences (a state per frame) seen every `lag` frames.
+
+    Every phase of the subsampling is kept, so that no data are lost; times
+    stay in frames. Seen coarser, a visit shorter than `lag` can be missed:
+    fewer transitions and passages, longer MFPTs, as an MSM at that lag sees
+    the dynamics.
+    """
+    every = [np.asarray(d)[phase::lag] for d in dtrajs for phase in range(lag)]
+    return statistics(every, case.metastable_sets, n_states=case.n_states, dt=lag)
 
 
 def _per_frames(populations, rates, mfpt):
@@ -638,11 +653,7 @@ def _judged(case, source, train, lag):
     each other in the data) and ``"unseen states"`` (fraction of steps in
     states the data never visit).
     """
-    def seen_every(dtrajs):
-        every = [np.asarray(d)[phase::lag] for d in dtrajs for phase in range(lag)]
-        return statistics(every, case.metastable_sets, n_states=case.n_states, dt=lag)
-
-    data, md = seen_every(train), seen_every(case.reference)
+    data, md = seen_every(train, case, lag), seen_every(case.reference, case, lag)
     never = (data["transition_counts"] == 0) & ~np.eye(case.n_states, dtype=bool)
     judged = {"vs data": _errors(source, data, data["mfpt_events"] > 0),
               "MFPT vs MD": _errors(source, md, md["mfpt_events"] > 0)["MFPT"],
@@ -692,6 +703,11 @@ def evaluate_case(case, sizes, run, timings, architecture="lstm"):
                                      for seed in range(sizes.seeds)],
                    "LSTM": []}
     samples.update({f"MSM lag {lag}": [] for lag in MSM_LAGS})
+    with timed(timings, "statistics"):
+        # an MSM's chains see one state every lag frames: the data seen so
+        samples.update({f"data every {lag} frames": [measure(case.replicas[seed], case, lag)
+                                                     for seed in range(sizes.seeds)]
+                        for lag in MSM_LAGS if lag > 1})
     entropy = {"LSTM held-out": [], "LSTM training": [], "Markov order 1 held-out": []}
     rows = []
     for seed, learned, seconds in trained_chains(case, sizes, run, timings, entropy,

@@ -143,7 +143,12 @@ def test_quick_statistics_are_well_formed(quick):
             assert ("training data MFPT vs exact" in row) == ("MFPT vs exact" in row)
         assert list(case["head_to_head"]) == ["lstm"]
         assert case["head_to_head"]["lstm"] is case["seeds"]
-        assert set(case["stats"]) == {"MD", "training data", "LSTM", "MSM lag 1", "MSM lag 10"}
+        assert set(case["stats"]) == {"MD", "training data", "LSTM", "MSM lag 1", "MSM lag 10",
+                                      "data every 10 frames"}
+        # every change seen every 10 frames needs one between the frames
+        coarse, fine = (case["stats"][k]["counts"][0].sum()
+                        for k in ("data every 10 frames", "training data"))
+        assert 0 < coarse <= 1.001 * fine
         for source, stats in case["stats"].items():
             mean, sem = stats["populations"]
             assert mean.shape == sem.shape == (n,)
