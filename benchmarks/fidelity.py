@@ -622,8 +622,11 @@ def seed_row(case, seed, train, gen, msms, seconds, entropy):
     they are the noise of chains of this length, a floor no model can go below.
     """
     lstm = statistics(gen, case.metastable_sets, n_states=case.n_states)
-    errors = {"": _judged(case, lstm, train, lag=1)}
-    errors.update({f"{name} ": _judged(case, msm, train, lag)
+    # the data and MD seen at each lag once, for every source judged at it
+    seen = {lag: (seen_every(train, case, lag), seen_every(case.reference, case, lag))
+            for lag in {1, *(lag for lag, _ in msms.values())}}
+    errors = {"": _judged(case, lstm, *seen[1], lag=1)}
+    errors.update({f"{name} ": _judged(case, msm, *seen[lag], lag)
                    for name, (lag, msm) in msms.items()})
     row = {"seed": seed, **errors[""]["vs data"],
            "unseen transitions": errors[""]["unseen transitions"],
@@ -639,13 +642,15 @@ def seed_row(case, seed, train, gen, msms, seconds, entropy):
                     if against in judged})
     if case.exact_mfpt is not None:
         # the training data's own error: the sampling noise no model of it can undo
-        data = statistics(train, case.metastable_sets, n_states=case.n_states)
-        row["training data MFPT vs exact"] = _exact_error(data, case.exact_mfpt(1))
+        row["training data MFPT vs exact"] = _exact_error(seen[1][0], case.exact_mfpt(1))
     return {key: value if key == "seed" else float(value) for key, value in row.items()}
 
 
-def _judged(case, source, train, lag):
+def _judged(case, source, data, md, lag):
     """Errors of a source against the data, MD and exact MFPTs seen every `lag` frames.
+
+    `data` and `md`: :func:`seen_every` of the training data and of the
+    reference at `lag`.
 
     Returns ``"vs data"`` (:func:`_errors`), ``"MFPT vs MD"``, ``"MFPT vs
     exact"`` (where the case knows it) and, for the generated transitions,
@@ -653,7 +658,6 @@ def _judged(case, source, train, lag):
     each other in the data) and ``"unseen states"`` (fraction of steps in
     states the data never visit).
     """
-    data, md = seen_every(train, case, lag), seen_every(case.reference, case, lag)
     never = (data["transition_counts"] == 0) & ~np.eye(case.n_states, dtype=bool)
     judged = {"vs data": _errors(source, data, data["mfpt_events"] > 0),
               "MFPT vs MD": _errors(source, md, md["mfpt_events"] > 0)["MFPT"],
