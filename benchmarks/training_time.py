@@ -65,7 +65,7 @@ def load_data(path):
     return data
 
 
-def time_fits(data, seeds):
+def time_fits(data, seeds, systems=SYSTEMS):
     import torch
 
     import mdlstm
@@ -73,7 +73,7 @@ def time_fits(data, seeds):
 
     torch.set_num_threads(1)
     rows = []
-    for name in SYSTEMS:
+    for name in systems:
         dtrajs, n_states = data[name]
         for seed in seeds:
             estimator = LSTMEstimator(n_states=n_states, seed=seed)
@@ -105,12 +105,18 @@ def main(argv=None):
     mode.add_argument("--save-data", metavar="FILE.npz", help="build the data and save it")
     mode.add_argument("--data", metavar="FILE.npz", help="time the fits on saved data")
     parser.add_argument("--seeds", type=int, default=2, help="fits per system (default 2)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS),
+                        help=f"comma-separated subset of {','.join(SYSTEMS)} (timing mode)")
     parser.add_argument("--out", help="also write the Markdown table here")
     args = parser.parse_args(argv)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = sorted(set(systems) - set(SYSTEMS))
+    if unknown or not systems:
+        parser.error(f"--systems must name some of {', '.join(SYSTEMS)}, got {unknown}")
     if args.save_data:
         save_data(args.save_data)
         return
-    text = table(*time_fits(load_data(args.data), range(args.seeds)))
+    text = table(*time_fits(load_data(args.data), range(args.seeds), systems))
     print(text)
     if args.out:
         with open(args.out, "w") as handle:
