@@ -56,7 +56,7 @@ def calibrate(model, trajs, seed, prompt_length, progress=None):
         ``[i, j, b]`` table, logits added when the current state is ``i``),
         the chains' ``"population_error"`` and ``"transition_error"``
         before calibration, after each iteration and with the kept bias
-        (as in ``history``), ``"n_characters"`` per iteration and
+        (as in ``history``), ``"n_characters"`` of each of these generations and
         ``"time_s"``, the wall time of the calibration.
     """
     start = time.perf_counter()
@@ -70,6 +70,11 @@ def calibrate(model, trajs, seed, prompt_length, progress=None):
     n_data = sum(len(t) for t in trajs)
     n_chars = int(min(_recipe.CALIBRATION_CHARACTERS, _recipe.CALIBRATION_DATA_MULTIPLE * n_data))
     n_steps = max(1, n_chars // _recipe.CALIBRATION_CHAINS)
+    first_averaged = _recipe.CALIBRATION_ITERATIONS - _recipe.CALIBRATION_AVERAGED
+    # the rounds before the averaged ones only approach the fixed point: fewer states
+    round_steps = [max(1, n_steps // _recipe.CALIBRATION_APPROACH_DIVISOR)
+                   if iteration < first_averaged else n_steps
+                   for iteration in range(_recipe.CALIBRATION_ITERATIONS + 1)]
     starts = prompts(trajs, _recipe.CALIBRATION_CHAINS, prompt_length)
     data_frequencies = _recipe.frequencies(trajs, n_states)
     record = {"population_error": [], "transition_error": []}
@@ -77,8 +82,8 @@ def calibrate(model, trajs, seed, prompt_length, progress=None):
     def chains_with(bias, iteration):
         tilted = LSTMModel(model.network, {**model.metadata, "calibration": {
             "bias": pair_table(bias, allowed)}}, device=model.device)
-        chains = list(tilted.generate(n_steps, _recipe.CALIBRATION_CHAINS, prompt=starts,
-                                      seed=seed + iteration, mask="transitions")
+        chains = list(tilted.generate(round_steps[iteration], _recipe.CALIBRATION_CHAINS,
+                                      prompt=starts, seed=seed + iteration, mask="transitions")
                       .astype(np.int64))
         for name, value in _recipe.frequency_errors(
                 _recipe.frequencies(chains, n_states), data_frequencies).items():
@@ -101,8 +106,8 @@ def calibrate(model, trajs, seed, prompt_length, progress=None):
         iterates.append(bias.copy())
     kept = np.mean(iterates[-_recipe.CALIBRATION_AVERAGED:], axis=0)
     chains_with(kept, _recipe.CALIBRATION_ITERATIONS)
-    calibration = {"bias": pair_table(kept, allowed), "n_characters": n_steps
-                   * _recipe.CALIBRATION_CHAINS, **record,
+    calibration = {"bias": pair_table(kept, allowed), "n_characters": [
+                       steps * _recipe.CALIBRATION_CHAINS for steps in round_steps], **record,
                    "time_s": time.perf_counter() - start}
     return LSTMModel(model.network, {**model.metadata, "calibration": calibration},
                      device=model.device)

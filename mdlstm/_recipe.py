@@ -37,6 +37,9 @@ CPU_CHUNK = 64
 #: bias by ``CALIBRATION_DAMPING`` times the log ratio of the data's and the
 #: chains' counts (plus ``CALIBRATION_PSEUDOCOUNT`` each, against the noise of
 #: rare moves); the mean of the last ``CALIBRATION_AVERAGED`` iterates is kept.
+#: The rounds before those only approach the fixed point and generate
+#: ``1 / CALIBRATION_APPROACH_DIVISOR`` of a round's states: their noise
+#: reaches the kept mean damped (``docs/performance.md``).
 CALIBRATION_ITERATIONS = 8
 CALIBRATION_CHAINS = 512
 CALIBRATION_DATA_MULTIPLE = 20
@@ -44,6 +47,7 @@ CALIBRATION_CHARACTERS = 4_000_000
 CALIBRATION_DAMPING = 0.5
 CALIBRATION_PSEUDOCOUNT = 2.0
 CALIBRATION_AVERAGED = 4
+CALIBRATION_APPROACH_DIVISOR = 4
 #: How the kept weights are chosen among the candidates.
 SELECTIONS = ("generated", "held_out", "last")
 #: With ``selection="held_out"``, fewer state changes than this in the

@@ -368,12 +368,11 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     Generation is measured in ``benchmarks/perf.py`` (``docs/performance.md``).
 
     The calibration (``calibrate=True``) samples the same number of states as
-    for an LSTM, up to 9 rounds of 4e6, but a transformer samples about 6
+    for an LSTM, up to 2.4e7 in 9 rounds, but a transformer samples about 6
     times slower on a CPU (3.3e4 against 2.1e5 states per second with 1,000
-    chains on one thread): on data of 2e5 states or more that is about 18
+    chains on one thread): on data of 2e5 states or more that is about 12
     minutes per model on one CPU thread (estimated from those rates, not
-    timed). ``calibrate=False`` skips it; a
-    GPU samples much faster.
+    timed). ``calibrate=False`` skips it; a GPU samples much faster.
     """
 
     _window_name = "context_length"
