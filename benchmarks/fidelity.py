@@ -570,17 +570,17 @@ def trained_chains(case, sizes, run, timings, entropy, architecture="lstm"):
     ------
     seed : int
     learned : mdlstm.pipeline.Learned
-    seconds : float
-        Wall time of the seed's training and generation.
+        Its ``fit_seconds`` and ``generation_seconds`` time the seed's training
+        and generation.
     """
     for seed in range(sizes.seeds):
-        start = time.perf_counter()
         with timed(timings, "training and generation"):
             learned = learn_seed(case, sizes, run, seed, architecture)
-        seconds = time.perf_counter() - start
         kept = [est.history["epoch"].index(est.best_epoch) for est in learned.estimators]
-        log(f"{case.name}, seed {seed}: {sizes.n_models} models in {seconds:.0f} s, kept "
-            f"epochs {[est.best_epoch for est in learned.estimators]}")
+        log(f"{case.name}, seed {seed}: {sizes.n_models} {architecture} models trained in "
+            f"{learned.fit_seconds:.0f} s, chains generated in "
+            f"{learned.generation_seconds:.0f} s, kept epochs "
+            f"{[est.best_epoch for est in learned.estimators]}")
         with timed(timings, "statistics"):
             entropy["LSTM held-out"].append(np.mean([m.score(case.held_out)
                                                      for m in learned.models]))
@@ -588,7 +588,7 @@ def trained_chains(case, sizes, run, timings, entropy, architecture="lstm"):
                 markov_cross_entropy(case.replicas[seed], case.held_out, 1, case.n_states))
             entropy["LSTM training"].append(np.mean(
                 [est.history["train_loss"][k] for est, k in zip(learned.estimators, kept)]))
-        yield seed, learned, seconds
+        yield seed, learned
 
 
 def levelled_lag(train, n_states):
@@ -608,7 +608,7 @@ def levelled_lag(train, n_states):
                 if abs(timescales[k] / longest - 1) <= LEVEL_TOLERANCE)
 
 
-def seed_row(case, seed, train, gen, msms, seconds, entropy):
+def seed_row(case, seed, train, learned, msms, entropy):
     """The per-seed acceptance numbers of one pipeline run (see SEED_BOUNDS).
 
     ``msms``: name (``"MSM lag 1"``, ``"MSM levelled"``) -> (lag in frames,
@@ -623,6 +623,7 @@ def seed_row(case, seed, train, gen, msms, seconds, entropy):
     MFPT errors are printed next to the LSTM's: on nearly Markovian labels
     they are the noise of chains of this length, a floor no model can go below.
     """
+    gen = list(learned.generated)
     lstm = statistics(gen, case.metastable_sets, n_states=case.n_states)
     # the data and MD seen at each lag once, for every source judged at it
     seen = {lag: (seen_every(train, case, lag), seen_every(case.reference, case, lag))
@@ -635,7 +636,8 @@ def seed_row(case, seed, train, gen, msms, seconds, entropy):
            "unseen states": errors[""]["unseen states"],
            "held-out CE - Markov 1": entropy["LSTM held-out"][-1]
            - entropy["Markov order 1 held-out"][-1],
-           "time (s)": seconds}
+           "fit time (s)": learned.fit_seconds,
+           "generation (states/s)": learned.generated.size / learned.generation_seconds}
     for name in msms:
         row.update({f"{name} {key}": errors[f"{name} "]["vs data"][key]
                     for key in ("set population", "MFPT")})
@@ -716,8 +718,7 @@ def evaluate_case(case, sizes, run, timings, architecture="lstm"):
                         for lag in MSM_LAGS if lag > 1})
     entropy = {"LSTM held-out": [], "LSTM training": [], "Markov order 1 held-out": []}
     rows = []
-    for seed, learned, seconds in trained_chains(case, sizes, run, timings, entropy,
-                                                 architecture):
+    for seed, learned in trained_chains(case, sizes, run, timings, entropy, architecture):
         train, gen = case.replicas[seed], list(learned.generated)
         with timed(timings, "statistics"):
             msm_stats = {}
@@ -731,10 +732,9 @@ def evaluate_case(case, sizes, run, timings, architecture="lstm"):
                                             n_states=case.n_states, dt=lag)
             # The LSTM side is the same in every comparison: take the last.
             samples["LSTM"].append(source_stats(cmp, "LSTM"))
-            row = seed_row(case, seed, train, gen, {"MSM lag 1": (1, msm_stats[1]),
-                                                    "MSM levelled": (levelled,
-                                                                     msm_stats[levelled])},
-                           seconds, entropy)
+            msms = {"MSM lag 1": (1, msm_stats[1]),
+                    "MSM levelled": (levelled, msm_stats[levelled])}
+            row = seed_row(case, seed, train, learned, msms, entropy)
             rows.append({**row, "MSM levelled lag": levelled})
     return {"stats": {src: summarize(s) for src, s in samples.items()},
             "cross_entropy": {k: mean_sem(v) for k, v in entropy.items()},
@@ -775,7 +775,7 @@ def memory_test(raw_case, paper_case, sizes, run, timings):
         md_x = [measure([d], paper_case) for d in paper_case.reference]
     samples = {"LSTM": [], "MSM lag 1": []}
     entropy = {"LSTM held-out": [], "LSTM training": [], "Markov order 1 held-out": []}
-    for seed, learned, _ in trained_chains(raw_case, sizes, run, timings, entropy):
+    for seed, learned in trained_chains(raw_case, sizes, run, timings, entropy):
         train, gen = raw_case.replicas[seed], learned.generated
         with timed(timings, "statistics"):
             cmp = compare(train, gen, n_states=raw_case.n_states, msm_lag=1,
@@ -930,10 +930,19 @@ def entropy_table(entropy):
                           [[name, fmt(m, s, 5)] for name, (m, s) in entropy.items()])
 
 
+#: Seed-row numbers whose worst seed is the smallest (every other: the largest).
+HIGHER_IS_BETTER = ("generation (states/s)",)
+
+
+def worst_seed(rows, key):
+    """The worst value of `key` over seed rows: the smallest speed, the largest error."""
+    return (min if key in HIGHER_IS_BETTER else max)(row[key] for row in rows)
+
+
 def seed_table(rows):
     """One row per seed of the per-seed acceptance numbers, and the worst seed."""
     keys = [k for k in rows[0] if k != "seed" and not k.startswith("MSM levelled")]
-    worst = {k: max(r[k] for r in rows) for k in keys}
+    worst = {k: worst_seed(rows, k) for k in keys}
     body = [[r["seed"]] + [f"{r[k]:.3g}" for k in keys] for r in rows]
     body.append(["**worst**"] + [f"**{worst[k]:.3g}**" for k in keys])
     return markdown_table(["seed", *keys], body)
@@ -957,7 +966,8 @@ def case_section(name, result):
              "relative); generated transitions between states that never follow each other "
              "in the training data, per 1e5 steps; fraction of steps in states it never "
              "visits; held-out cross-entropy of the seed's models minus the order-1 Markov "
-             "chain's (nats per character); wall time of training and generation; the "
+             "chain's (nats per character); wall time of training the seed's models, and "
+             "the rate of generating its chains (states per second, all chains together); the "
              "set population and MFPT errors of a lag-1 MSM's chains, as many and as long: "
              "on nearly Markovian labels the noise of the chains themselves. MFPT vs MD: "
              "the same MFPT error against the reference MD, all of it pooled, for the LSTM "
@@ -1000,7 +1010,9 @@ def memory_section(memory):
 #: an MSM's key is its name and the model's key (``"MSM lag 1 MFPT"``).
 HEAD_TO_HEAD = (("set population", "set population"), ("MFPT vs data", "MFPT"),
                 ("MFPT vs MD", "MFPT vs MD"), ("MFPT vs exact", "MFPT vs exact"),
-                ("held-out CE - Markov 1", "held-out CE - Markov 1"), ("time (s)", "time (s)"))
+                ("held-out CE - Markov 1", "held-out CE - Markov 1"),
+                ("fit time (s)", "fit time (s)"),
+                ("generation (states/s)", "generation (states/s)"))
 
 
 def head_to_head_section(name, rows_by_model):
@@ -1013,7 +1025,7 @@ def head_to_head_section(name, rows_by_model):
     columns = [c for c in HEAD_TO_HEAD if c[1] in first[0]]
 
     def worst(rows, key):
-        return "n/a" if key not in rows[0] else f"{max(row[key] for row in rows):.3g}"
+        return "n/a" if key not in rows[0] else f"{worst_seed(rows, key):.3g}"
 
     body = [[model] + [worst(rows, key) for _, key in columns]
             for model, rows in rows_by_model.items()]
@@ -1026,9 +1038,11 @@ def head_to_head_section(name, rows_by_model):
     return "\n\n".join([
         f"### {name}: head to head (worst of {len(first)} seeds)",
         "Largest errors over the seeds, as in the per-seed table: every model with its "
-        "estimator's defaults, trained and judged on the same replicas; wall time of one "
-        "seed's training and generation. The MSMs are estimated on the same replicas and "
-        "sampled as long: at lag 1, and at the lag (frames; the seeds' lags in brackets) "
+        "estimator's defaults, trained and judged on the same replicas; wall time of training "
+        "one seed's models (processes as in the header), and the rate at which they "
+        "generate its chains (all chains together, one process). The MSMs are estimated on "
+        "the same replicas and sampled as long: at lag 1, and at the lag (frames; the seeds' "
+        "lags in brackets) "
         f"where the slowest implied timescale levels off (the smallest of {LEVEL_LAGS} "
         f"within {LEVEL_TOLERANCE:.0%} of the timescale at the longest lag shorter than "
         "its timescale). Each MSM is judged at its own resolution: against the data, MD and "

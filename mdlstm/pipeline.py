@@ -38,6 +38,7 @@ import dataclasses
 import importlib
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -65,6 +66,10 @@ class Learned:
         The model that generated each chain.
     seeds : list of int
         The training seed of every model.
+    fit_seconds : float
+        Wall time of training all the models (s), their calibration included.
+    generation_seconds : float
+        Wall time of generating all the chains (s).
     """
 
     estimators: list
@@ -72,6 +77,8 @@ class Learned:
     generated: np.ndarray
     generated_models: np.ndarray
     seeds: list
+    fit_seconds: float
+    generation_seconds: float
 
 
 def model_seeds(seed, n_models):
@@ -152,18 +159,22 @@ def learn(dtrajs, estimator=None, *, n_models=3, n_chains=16, n_steps=None, temp
         warm = threading.Thread(target=importlib.import_module, args=("mdlstm.validate",),
                                 daemon=True)
         warm.start()
+    start = time.perf_counter()
     fitted = fit_many(estimators, [trajs] * n_models, n_workers=n_workers, metadata=metadata)
+    fit_seconds = time.perf_counter() - start
     if warm is not None:
         warm.join()
     models = [est.fetch_model() for est in fitted]
     starts = prompts(trajs, n_chains, fitted[0].seq_length)
     shares = np.array_split(np.arange(n_chains), n_models)
+    start = time.perf_counter()
     generated = np.concatenate(generate_together(
         models, n_steps, [starts[rows] for rows in shares], temperature=temperature,
         seed=seed, progress=progress, mask=mask))
     owners = np.concatenate([np.full(len(rows), k) for k, rows in enumerate(shares)])
     return Learned(estimators=fitted, models=models, generated=generated,
-                   generated_models=owners, seeds=seeds)
+                   generated_models=owners, seeds=seeds, fit_seconds=fit_seconds,
+                   generation_seconds=time.perf_counter() - start)
 
 
 def evaluate(dtrajs, learned, *, dt=1.0, time_unit="ps", lagtimes=None, state_values=None,

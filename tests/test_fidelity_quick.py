@@ -27,7 +27,8 @@ def fidelity():
 
 def _seed_row(seed, error, **extra):
     return {"seed": seed, "set population": error, "MFPT": 2 * error, "MFPT vs MD": 0.1,
-            "held-out CE - Markov 1": -0.01, "time (s)": 10.0 + seed,
+            "held-out CE - Markov 1": -0.01, "fit time (s)": 10.0 + seed,
+            "generation (states/s)": 1000.0 * (seed + 1),
             "MSM lag 1 set population": 0.001, "MSM lag 1 MFPT": 0.5,
             "MSM lag 1 MFPT vs MD": 0.6, **extra}
 
@@ -39,13 +40,14 @@ def test_head_to_head_puts_every_models_worst_seed_next_to_the_msm(fidelity):
     assert "### grid: head to head (worst of 2 seeds)" in table
     lines = [line for line in table.splitlines() if line.startswith("| ")]
     assert lines[0] == ("| model | set population | MFPT vs data | MFPT vs MD | "
-                        "held-out CE - Markov 1 | time (s) |")
-    assert lines[1:] == ["| lstm | 0.03 | 0.06 | 0.1 | -0.01 | 11 |",
-                         "| transformer | 0.02 | 0.04 | 0.1 | -0.01 | 11 |",
-                         "| MSM lag 1 | 0.001 | 0.5 | 0.6 | n/a | n/a |"]
+                        "held-out CE - Markov 1 | fit time (s) | generation (states/s) |")
+    # the worst seed: the largest error and fit time, the smallest generation rate
+    assert lines[1:] == ["| lstm | 0.03 | 0.06 | 0.1 | -0.01 | 11 | 1e+03 |",
+                         "| transformer | 0.02 | 0.04 | 0.1 | -0.01 | 11 | 1e+03 |",
+                         "| MSM lag 1 | 0.001 | 0.5 | 0.6 | n/a | n/a | n/a |"]
     exact = {"lstm": [_seed_row(0, 0.01, **{"MFPT vs exact": 0.3,
                                             "MSM lag 1 MFPT vs exact": 0.7})]}
-    assert "| lstm | 0.01 | 0.02 | 0.1 | 0.3 | -0.01 | 10 |" in \
+    assert "| lstm | 0.01 | 0.02 | 0.1 | 0.3 | -0.01 | 10 | 1e+03 |" in \
         fidelity.head_to_head_section("grid", exact)
 
 
@@ -55,10 +57,12 @@ def test_head_to_head_adds_the_msm_at_the_levelled_off_lag(fidelity):
     rows = {"lstm": [_seed_row(0, 0.01, **levelled, **{"MSM levelled lag": 10}),
                      _seed_row(1, 0.03, **levelled, **{"MSM levelled lag": 20})]}
     table = fidelity.head_to_head_section("grid", rows)
-    assert "| MSM at the levelled-off lag (10, 20) | 0.002 | 0.2 | 0.25 | n/a | n/a |" in table
+    assert ("| MSM at the levelled-off lag (10, 20) | 0.002 | 0.2 | 0.25 | n/a | n/a | n/a |"
+            in table)
 
 
 def test_an_msm_is_judged_at_the_resolution_of_its_lag(fidelity):
+    from mdlstm.pipeline import Learned
     from mdlstm.systems import markov_chains
     from mdlstm.validate import statistics
 
@@ -73,8 +77,12 @@ def test_an_msm_is_judged_at_the_resolution_of_its_lag(fidelity):
     seen = statistics([d[phase::lag] for d in data for phase in range(lag)], sets, dt=lag)
     assert seen["mfpt"][0, 2] > 1.05 * every_frame["mfpt"][0, 2]   # recrossings unseen
     entropy = {"LSTM held-out": [0.5], "Markov order 1 held-out": [0.6]}
-    row = fidelity.seed_row(case, 0, data, data, {"MSM lag 1": (1, every_frame),
-                                                  "MSM levelled": (lag, seen)}, 1.0, entropy)
+    learned = Learned(estimators=[], models=[], generated=np.array(data),
+                      generated_models=np.zeros(len(data), int), seeds=[0], fit_seconds=1.0,
+                      generation_seconds=4.0)
+    row = fidelity.seed_row(case, 0, data, learned, {"MSM lag 1": (1, every_frame),
+                                                     "MSM levelled": (lag, seen)}, entropy)
+    assert row["fit time (s)"] == 1.0 and row["generation (states/s)"] == 4 * 50_000 / 4.0
     # the data seen every lag frames, as its MSM's chains are, is what it is judged against
     assert row["MSM levelled MFPT"] == 0 and row["MSM levelled MFPT vs MD"] == 0
     assert row["MSM lag 1 MFPT"] == 0 and row["MFPT"] == 0

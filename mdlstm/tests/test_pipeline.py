@@ -30,6 +30,7 @@ def test_learn_trains_every_model_and_shares_the_chains(learned):
     assert [m.metadata["training"]["seed"] for m in learned.models] == learned.seeds
     assert learned.generated.shape == (5, 700)
     np.testing.assert_array_equal(learned.generated_models, [0, 0, 0, 1, 1])
+    assert learned.fit_seconds > learned.generation_seconds > 0
     assert SMALL.seed is None and SMALL.fetch_model() is None   # the settings, untouched
 
 
