@@ -15,6 +15,7 @@ Running it
    python benchmarks/fidelity.py --quick --threads 1     # ~4 min on 2 cores, loose bounds
    python benchmarks/fidelity.py --threads 1 --out docs/benchmarks.md   # ~2 h on 2 cores
    python benchmarks/fidelity.py --systems four_state --seeds 3
+   python benchmarks/fidelity.py --systems hidden_dwell --only-seeds 3,4   # part of a full run
 
 The exit status is 1 when any acceptance bound fails (the table says which),
 0 otherwise.
@@ -216,6 +217,10 @@ class Sizes:
         Walkers and frames per walker of each seed's replica of the Markov
         chain systems (the reference has ``ref_chain_walkers`` times as many
         walkers).
+    only_seeds : tuple of int
+        The seeds whose models are trained, if not all: the data of all
+        ``seeds`` are built alike, so that runs of different seeds are parts
+        of one run (the replicas and the reference depend on ``seeds``).
     """
 
     train_walkers: int
@@ -231,6 +236,12 @@ class Sizes:
     prinz_frames: int
     chain_walkers: dict
     chain_frames: dict
+    only_seeds: tuple = ()
+
+    @property
+    def trained_seeds(self):
+        """The seeds whose models are trained: ``only_seeds``, or every seed."""
+        return self.only_seeds or tuple(range(self.seeds))
 
 
 #: Training replicas the size of the paper's training set (about 1.6e6
@@ -573,7 +584,7 @@ def trained_chains(case, sizes, run, timings, entropy, architecture="lstm"):
         Its ``fit_seconds`` and ``generation_seconds`` time the seed's training
         and generation.
     """
-    for seed in range(sizes.seeds):
+    for seed in sizes.trained_seeds:
         with timed(timings, "training and generation"):
             learned = learn_seed(case, sizes, run, seed, architecture)
         kept = [est.history["epoch"].index(est.best_epoch) for est in learned.estimators]
@@ -708,13 +719,13 @@ def evaluate_case(case, sizes, run, timings, architecture="lstm"):
         # close to MD as its training replica is.
         samples = {"MD": [measure([block], case) for block in case.reference],
                    "training data": [measure(case.replicas[seed], case)
-                                     for seed in range(sizes.seeds)],
+                                     for seed in sizes.trained_seeds],
                    "LSTM": []}
     samples.update({f"MSM lag {lag}": [] for lag in MSM_LAGS})
     with timed(timings, "statistics"):
         # an MSM's chains see one state every lag frames: the data seen so
         samples.update({f"data every {lag} frames": [measure(case.replicas[seed], case, lag)
-                                                     for seed in range(sizes.seeds)]
+                                                     for seed in sizes.trained_seeds]
                         for lag in MSM_LAGS if lag > 1})
     entropy = {"LSTM held-out": [], "LSTM training": [], "Markov order 1 held-out": []}
     rows = []
@@ -1061,10 +1072,12 @@ def checks_section(checks, title):
 
 def header_section(args, sizes, timings, total):
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+    trained = f" (trained: {list(sizes.only_seeds)})" if sizes.only_seeds else ""
     return "\n".join([
         "# mdlstm fidelity benchmark: MD vs LSTM vs MSM", "",
         f"Mode: {'quick' if args.quick else 'full'}; systems: {', '.join(args.systems)}; "
-        f"seeds: {sizes.seeds}; device: {args.device}; threads: {args.threads or 'default'}"
+        f"seeds: {sizes.seeds}{trained}; device: {args.device}; "
+        f"threads: {args.threads or 'default'}"
         f"{f' in each of {args.workers} training processes' if args.workers else ''}.",
         f"Langevin MD: {sizes.ref_walkers} reference walkers and, per seed, "
         f"{sizes.train_walkers} training walkers, each {sizes.walker_frames} frames. "
@@ -1093,6 +1106,10 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, default=None,
                         help="independent pipeline runs per system, each of n_models models "
                              "(default 5, quick 2)")
+    parser.add_argument("--only-seeds", default=None,
+                        help="comma-separated seeds (0 to seeds-1) whose models are trained "
+                             "(default all): the data are those of the whole run, so that "
+                             "the seeds of a long run can be run apart")
     parser.add_argument("--out", default=None, help="also write the Markdown report here")
     parser.add_argument("--device", default="auto", help="torch device (auto, cpu, cuda)")
     parser.add_argument("--threads", type=int, default=None,
@@ -1117,6 +1134,15 @@ def parse_args(argv=None):
         parser.error(f"--systems must name some of {', '.join(SYSTEM_NAMES)}, got {unknown}")
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.only_seeds is not None:
+        seeds = args.seeds or (QUICK if args.quick else FULL).seeds
+        try:
+            args.only_seeds = tuple(int(s) for s in args.only_seeds.split(",") if s.strip())
+        except ValueError:
+            args.only_seeds = None
+        if not args.only_seeds or len(set(args.only_seeds)) < len(args.only_seeds) \
+                or not set(args.only_seeds) <= set(range(seeds)):
+            parser.error(f"--only-seeds must list seeds among 0 to {seeds - 1} once each")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be at least 1, got {args.workers}")
     if args.threads is not None and args.threads < 1:
@@ -1157,6 +1183,8 @@ def run(argv=None):
     sizes = QUICK if args.quick else FULL
     if args.seeds is not None:
         sizes = dataclasses.replace(sizes, seeds=args.seeds)
+    if args.only_seeds:
+        sizes = dataclasses.replace(sizes, only_seeds=args.only_seeds)
     bounds = QUICK_BOUNDS if args.quick else FULL_BOUNDS
     timings, cases, memory, checks, seed_checks = {}, {}, None, [], []
     start = time.perf_counter()

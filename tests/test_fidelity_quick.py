@@ -112,6 +112,42 @@ def test_architectures_must_be_known_and_distinct(fidelity, value):
         fidelity.parse_args(["--architectures", value])
 
 
+@pytest.mark.parametrize("argv", [["--only-seeds", "5"], ["--only-seeds", "1,1"],
+                                  ["--only-seeds", "a"], ["--only-seeds", ","],
+                                  ["--quick", "--only-seeds", "2"],
+                                  ["--seeds", "2", "--only-seeds", "0,3"]])
+def test_only_seeds_must_be_seeds_of_the_run_once_each(fidelity, argv):
+    with pytest.raises(SystemExit):
+        fidelity.parse_args(argv)
+
+
+def test_only_the_listed_seeds_are_trained_on_the_whole_runs_data(fidelity, monkeypatch):
+    from types import SimpleNamespace
+
+    from mdlstm.tests.util import markov_chain
+
+    assert fidelity.parse_args(["--seeds", "4", "--only-seeds", "3,0"]).only_seeds == (3, 0)
+    data = [[markov_chain([[0.9, 0.1], [0.2, 0.8]], 500, seed=s)] for s in range(5)]
+    case = SimpleNamespace(name="two", n_states=2, replicas=data, held_out=data[0])
+    est = SimpleNamespace(history={"epoch": [1], "train_loss": [0.5]}, best_epoch=1)
+    model = SimpleNamespace(score=lambda held_out: 0.4)
+    trained = []
+
+    def learn_seed(case_, sizes_, run_, seed, architecture):
+        trained.append(case_.replicas[seed])
+        return SimpleNamespace(estimators=[est], models=[model], fit_seconds=1.0,
+                               generation_seconds=1.0)
+
+    monkeypatch.setattr(fidelity, "learn_seed", learn_seed)
+    sizes = fidelity.dataclasses.replace(fidelity.QUICK, seeds=5, only_seeds=(3, 1))
+    assert fidelity.dataclasses.replace(sizes, only_seeds=()).trained_seeds == (0, 1, 2, 3, 4)
+    entropy = {"LSTM held-out": [], "LSTM training": [], "Markov order 1 held-out": []}
+    seeds = [seed for seed, _ in fidelity.trained_chains(case, sizes, None, {}, entropy)]
+    assert seeds == [3, 1] and trained == [data[3], data[1]]
+    assert entropy["Markov order 1 held-out"] == [
+        fidelity.markov_cross_entropy(data[seed], data[0], 1, 2) for seed in (3, 1)]
+
+
 def test_settings_an_architecture_lacks_are_not_passed_to_it(fidelity):
     quick = fidelity.QUICK
     assert fidelity.estimator_settings(quick, "lstm") == quick.estimator
