@@ -368,11 +368,13 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     Generation is measured in ``benchmarks/perf.py`` (``docs/performance.md``).
 
     The calibration (``calibrate=True``) samples the same number of states as
-    for an LSTM, up to 2.4e7 in 9 rounds, but a transformer samples about 6
-    times slower on a CPU (3.3e4 against 2.1e5 states per second with 1,000
-    chains on one thread): on data of 2e5 states or more that is about 12
-    minutes per model on one CPU thread (estimated from those rates, not
-    timed). ``calibrate=False`` skips it; a GPU samples much faster.
+    for an LSTM, up to 2.4e7 in 9 rounds, but a transformer samples about 8
+    times slower on a CPU (8.9e4 against 7.0e5 states per second with 1,000
+    chains on one thread, idle machine). Three fits on 3e5 states (the
+    hidden-dwell chain of ``benchmarks/fidelity.py``), calibration included,
+    took 1,376 s in two processes of one thread, against 255 s for the LSTM:
+    about 11 minutes per fit. ``calibrate=False`` skips the calibration; a
+    GPU samples much faster.
     """
 
     _window_name = "context_length"
