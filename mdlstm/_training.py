@@ -77,6 +77,11 @@ class _ShuffledWindows:
         self.starts = _recipe.window_starts(train, seq_length + 1, stride)
         self.batch = max(1, min(batch_size, self.starts.size))
         self.n_updates = self.starts.size // self.batch
+        # each state lies in the windows of the seq_length / stride starts before
+        # it: an epoch of windows that overlap is that many passes (on small
+        # data, stride="auto" overlaps them to fill an epoch, and counting the
+        # epochs as passes trained a transformer on 7.2e4 states 280 times over)
+        self.passes_per_epoch = seq_length / stride
 
     def epoch(self, rng, device):
         """(start indices, None) of every update of one epoch."""
@@ -110,6 +115,8 @@ class _CarriedWindows:
         n_windows = int(self.counts.sum())
         self.batch = max(1, min(batch_size, n_windows))
         self.n_updates = n_windows // self.batch
+        #: the windows tile the data: an epoch is one pass
+        self.passes_per_epoch = 1.0
 
     def epoch(self, rng, device):
         """(start indices, keep flags) of every update of one epoch."""
@@ -330,7 +337,7 @@ def fit(est, dtrajs, metadata, checkpoint_dir, resume):
             f"dtrajs are too short: the longest training part has {longest} states "
             f"but one window needs {est._window_name}+1 = {est.seq_length + 1}; give longer "
             f"trajectories or a smaller {est._window_name}/validation_fraction")
-    epochs = est._epochs(windows.n_updates)
+    epochs = est._epochs(windows.n_updates, windows.passes_per_epoch)
     n_updates = epochs * windows.n_updates
     every = max(1, round(epochs / _recipe.N_EVALUATIONS))
 

@@ -103,7 +103,10 @@ class LSTMEstimator(Parameters):
         Windows per optimizer update (paper: 64); with ``carry_state``, the
         number of streams.
     epochs : int or "auto"
-        Passes over the training data. ``"auto"``: :data:`AUTO_PASSES`, but
+        Epochs of training windows: with ``carry_state``, passes over the
+        training data; without, each epoch takes every window, and so
+        passes over each state about ``seq_length / stride`` times.
+        ``"auto"``: as many epochs as make :data:`AUTO_PASSES` passes, but
         at least ``AUTO_UPDATES[0]`` and at most ``AUTO_UPDATES[1]``
         optimizer updates (the paper's 20 epochs on its 1.6e6 characters
         are 5,000 updates).
@@ -296,11 +299,12 @@ class LSTMEstimator(Parameters):
         return self._model
 
     # ------------------------------------------------------------------ internals
-    def _epochs(self, updates_per_epoch):
+    def _epochs(self, updates_per_epoch, passes_per_epoch=1.0):
         if self.epochs != "auto":
             return int(self.epochs)
         low, high = AUTO_UPDATES
-        return int(np.clip(AUTO_PASSES, math.ceil(low / updates_per_epoch),
+        return int(np.clip(max(1, round(AUTO_PASSES / passes_per_epoch)),
+                           math.ceil(low / updates_per_epoch),
                            max(1, high // updates_per_epoch)))
 
 

@@ -140,6 +140,17 @@ def test_auto_epochs_plan_sixty_passes_within_the_update_budget(n_chars, epochs)
     assert epochs == 60 or 1000 <= epochs * per_epoch <= 5000
 
 
+@pytest.mark.parametrize("n_chars, stride, epochs", [
+    (300_001, 32, 30),      # windows overlap twice: 30 epochs are the 60 passes
+    (72_001, 9, 9),         # 8 epochs would be 60 passes, but fewer than 1,000 updates
+    (1_600_001, 64, 12)])   # no overlap: the 5,000-update ceiling binds
+def test_auto_epochs_count_the_passes_of_overlapping_windows(n_chars, stride, epochs):
+    windows = _training._ShuffledWindows([np.zeros(n_chars, int)], 64, 64, stride)
+    assert windows.passes_per_epoch == 64 / stride
+    assert LSTMEstimator(**SMALL)._epochs(windows.n_updates, windows.passes_per_epoch) == epochs
+    assert 1000 <= epochs * windows.n_updates <= 5000
+
+
 def test_same_seed_same_model(chain):
     a = LSTMEstimator(epochs=1, seed=5, **SMALL).fit(chain[:5000]).fetch_model()
     b = LSTMEstimator(epochs=1, seed=5, **SMALL).fit(chain[:5000]).fetch_model()
