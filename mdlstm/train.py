@@ -356,8 +356,10 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     -----
     The defaults (d_model 64, 1 layer, 4 heads, context 64, Adam at 1e-3)
     were measured on the 3-state Markov chain of the tests (30,000 steps,
-    entropy rate 0.4072 nats per character), ``epochs="auto"`` (4,900
-    updates), one CPU thread, judged by 64 generated chains of 4,000 steps:
+    entropy rate 0.4072 nats per character), 4,900 updates (what
+    ``epochs="auto"`` planned before it counted the passes of overlapping
+    windows; it now plans 1,120 on these data), one CPU thread, judged by
+    64 generated chains of 4,000 steps:
     with 1 layer, seeds 0 and 1 gave held-out losses of 0.4010 and 0.4038
     nats per character, populations within 0.0039 and 0.0094 and transition
     probabilities within 4.6 % and 5.4 % of the exact ones; with 2 layers
@@ -371,14 +373,28 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     per second at a load of 2-4. Context 128 was not measured for fidelity.
     Generation is measured in ``benchmarks/perf.py`` (``docs/performance.md``).
 
+    A transformer overfits small data sooner than the LSTM. Before
+    ``epochs="auto"`` counted passes it trained on the 7.2e4 states of
+    alanine dipeptide's phi (20 bins; ``benchmarks/fidelity.py``) for 4,960
+    updates, 280 passes, and the held-out cross-entropy ended 0.070 nats
+    per character above order-1 Markov's (psi: 0.22, the worst of a
+    benchmark seed's three models); with the 1,120 updates of 60 passes,
+    0.0018 above (psi: 0.0013 below; one fit each, seed 0, without
+    calibration). On these data the held-out loss is lowest at the first or
+    second evaluation (124-248 updates), so the 1,000-update minimum of
+    ``"auto"`` still overfits the 40 states of (phi, psi), as it does the
+    LSTM's: 0.0135 above Markov's at worst for three transformers, 0.0117
+    for three LSTMs (one benchmark seed, ``docs/benchmarks.md``).
+
     The calibration (``calibrate=True``) samples the same number of states as
     for an LSTM, up to 2.4e7 in 9 rounds, but a transformer samples about 8
     times slower on a CPU (8.9e4 against 7.0e5 states per second with 1,000
     chains on one thread, idle machine). Three fits on 3e5 states (the
     hidden-dwell chain of ``benchmarks/fidelity.py``), calibration included,
     took 1,376 s in two processes of one thread, against 255 s for the LSTM:
-    about 11 minutes per fit. ``calibrate=False`` skips the calibration; a
-    GPU samples much faster.
+    about 11 minutes per fit (4,960 updates; 3,968 since ``"auto"`` counts
+    passes: one fit without calibration 210 s instead of 251 s).
+    ``calibrate=False`` skips the calibration; a GPU samples much faster.
     """
 
     _window_name = "context_length"
