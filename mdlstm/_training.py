@@ -115,7 +115,7 @@ class _CarriedWindows:
         n_windows = int(self.counts.sum())
         self.batch = max(1, min(batch_size, n_windows))
         self.n_updates = n_windows // self.batch
-        #: the windows tile the data: an epoch is one pass
+        # the windows tile the data: an epoch is one pass
         self.passes_per_epoch = 1.0
 
     def epoch(self, rng, device):
