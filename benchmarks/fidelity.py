@@ -174,8 +174,6 @@ CHAINS = {"projected_grid": markov_chains.projected_grid_chain,
 SYSTEM_NAMES = (*langevin.SYSTEMS, PRINZ, *CHAINS, ALANINE)
 #: The models ``--architectures`` can put head to head, each with its class's defaults.
 ESTIMATORS = {"lstm": LSTMEstimator, "transformer": TransformerEstimator}
-#: How the checks name each architecture's models.
-MODEL_NAMES = {"lstm": "LSTM", "transformer": "transformer"}
 #: Per-seed acceptance against each seed's training data (library defaults):
 #: populations of metastable sets, of single states, set-to-set passage rates
 #: and MFPTs (relative), generated transitions the data never made (per 1e5
@@ -775,7 +773,8 @@ def evaluate_models(case, sizes, run, timings):
     checks = []
     for architecture, model_rows in rows.items():
         label = f"{case.name}, {architecture}" if others else case.name
-        checks += check_seeds(label, model_rows, MODEL_NAMES[architecture])
+        model = ESTIMATORS[architecture].__name__.removesuffix("Estimator")
+        checks += check_seeds(label, model_rows, model)
     return result, checks
 
 
@@ -881,10 +880,11 @@ def check_four_state(result, memory, bounds):
     return checks
 
 
-def check_seeds(name, rows, model="LSTM"):
+def check_seeds(name, rows, model):
     """The per-seed acceptance of one system's ``model``, judged on its worst seed.
 
-    ``rows``: the model's :func:`seed_row` list. Every architecture of a head
+    ``rows``: the model's :func:`seed_row` list; ``model``: its name in the
+    checks ("LSTM", "Transformer"). Every architecture of a head
     to head is held to the same bounds, each with its estimator's defaults.
     """
     checks = []

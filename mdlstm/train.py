@@ -299,7 +299,7 @@ class LSTMEstimator(Parameters):
         return self._model
 
     # ------------------------------------------------------------------ internals
-    def _epochs(self, updates_per_epoch, passes_per_epoch=1.0):
+    def _epochs(self, updates_per_epoch, passes_per_epoch):
         if self.epochs != "auto":
             return int(self.epochs)
         low, high = AUTO_UPDATES

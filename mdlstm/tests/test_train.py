@@ -135,8 +135,10 @@ def test_carried_windows_cover_each_trajectory_in_consecutive_windows():
 @pytest.mark.parametrize("n_chars, epochs", [(30_001, 112), (1_600_001, 10), (300, 1000)])
 def test_auto_epochs_plan_sixty_passes_within_the_update_budget(n_chars, epochs):
     est = LSTMEstimator(**SMALL)
-    per_epoch = _training._CarriedWindows([np.zeros(n_chars, int)], 50, 64).n_updates
-    assert est._epochs(per_epoch) == epochs
+    windows = _training._CarriedWindows([np.zeros(n_chars, int)], 50, 64)
+    per_epoch = windows.n_updates
+    assert windows.passes_per_epoch == 1
+    assert est._epochs(per_epoch, windows.passes_per_epoch) == epochs
     assert epochs == 60 or 1000 <= epochs * per_epoch <= 5000
 
 
