@@ -1113,8 +1113,9 @@ def header_section(args, sizes, timings, total):
         f"Per seed: {sizes.n_models} models (mdlstm.pipeline.learn), {sizes.n_chains} "
         f"chains x {sizes.chain_length} (Langevin) / {sizes.alanine_chain_length} (alanine "
         "dipeptide) / as many as a training trajectory (other systems) characters. "
-        f"Models: {', '.join(args.architectures)} (the detailed tables and checks: "
-        f"{args.architectures[0]}). Estimator settings beyond the defaults: "
+        f"Models: {', '.join(args.architectures)} (the detailed tables and four-state "
+        f"checks: {args.architectures[0]}; the per-seed checks: each). Estimator settings "
+        "beyond the defaults: "
         + "; ".join(f"{a} {estimator_settings(sizes, a) or 'none'}"
                     for a in args.architectures) + ".",
         "Mean ± standard error: over seeds (training data, LSTM, MSM), over walkers or "
@@ -1150,7 +1151,8 @@ def parse_args(argv=None):
     parser.add_argument("--architectures", default="lstm",
                         help="comma-separated models to put head to head, each with its "
                              f"defaults: some of {','.join(ESTIMATORS)} (the first fills "
-                             "the detailed tables and the acceptance checks)")
+                             "the detailed tables and the four-state checks; every one is "
+                             "held to the per-seed checks)")
     args = parser.parse_args(argv)
     args.architectures = [a.strip() for a in args.architectures.split(",") if a.strip()]
     if not args.architectures or not set(args.architectures) <= set(ESTIMATORS) \
