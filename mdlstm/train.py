@@ -396,11 +396,12 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     passes: one fit without calibration 210 s instead of 251 s).
     ``calibrate=False`` skips the calibration; a GPU samples much faster.
 
-    Nothing is carried past the context, so labels with long memory are
-    beyond it: on the grid walker of ``benchmarks/fidelity.py`` (exact
-    MFPTs of 976 and 1,867 frames, a lag-1 MSM 0.7 off them) its MFPTs were 0.19 and
-    0.24 off the exact ones on two seeds, the LSTM's 0.07 and 0.13, with
-    the defaults (``docs/benchmarks.md``). Prefer the LSTM there.
+    Nothing is carried past the context. On the long memory of the grid
+    walker of ``benchmarks/fidelity.py`` (exact MFPTs of 976 and 1,867
+    frames, a lag-1 MSM 0.7 off them) its MFPTs were 0.19 and 0.24 off the
+    exact ones on two seeds, the LSTM's 0.07 and 0.13, with the defaults;
+    on the hidden-dwell chain the two were level (0.16 and 0.15, one seed;
+    ``docs/benchmarks.md``). Prefer the LSTM on such labels.
     """
 
     _window_name = "context_length"
