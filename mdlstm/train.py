@@ -404,8 +404,9 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     its training data by more than 0.20 on two of them (0.21 and 0.23). With
     ``context_length=128`` the third seed gave 0.17 and a rate 0.16 off, at
     1.8 times the training time (one run). On the hidden-dwell chain the
-    two were level (0.16 and 0.15, 0.06 and 0.07, two seeds;
-    ``docs/benchmarks.md``). Prefer the LSTM on such labels.
+    two were level: its MFPTs 0.16 and 0.06 off the exact ones on two
+    seeds, the LSTM's 0.15 and 0.07 (``docs/benchmarks.md``). Prefer the
+    LSTM on such labels.
     """
 
     _window_name = "context_length"
