@@ -25,7 +25,7 @@ generation
 transformer generation
     Characters per second of :meth:`mdlstm.LSTMModel.generate` with the
     default transformer (:class:`mdlstm.TransformerEstimator`: d_model 64, 1
-    layer, 4 heads, context 64; untrained weights) for 1,000 chains,
+    layer, 4 heads, context 128; untrained weights) for 1,000 chains,
     against the paper's LSTM for the same chains, in turn; and the cost per
     character along one run of 100 chains of 10,000 steps prompted with a
     whole context (the key/value cache full from the first step): the rate of

@@ -63,7 +63,7 @@ class TransformerConfig(NetworkConfig):
     d_model: int = 64
     n_layers: int = 1
     n_heads: int = 4
-    context_length: int = 64
+    context_length: int = 128
     #: Name of the architecture in model files.
     architecture: ClassVar[str] = "transformer"
 
@@ -162,7 +162,7 @@ class CharTransformer(nn.Module):
         States each prediction sees, the state itself included.
     """
 
-    def __init__(self, n_states, d_model=64, n_layers=1, n_heads=4, context_length=64):
+    def __init__(self, n_states, d_model=64, n_layers=1, n_heads=4, context_length=128):
         super().__init__()
         TransformerConfig(n_states, d_model, n_layers, n_heads, context_length)  # checks
         self.context_length = context_length

@@ -354,8 +354,8 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
 
     Notes
     -----
-    The defaults (d_model 64, 1 layer, 4 heads, context 64, Adam at 1e-3)
-    were measured on the 3-state Markov chain of the tests (30,000 steps,
+    The network's defaults (d_model 64, 1 layer, 4 heads, Adam at 1e-3)
+    were measured at context 64 on the 3-state Markov chain of the tests (30,000 steps,
     entropy rate 0.4072 nats per character), 4,900 updates (what
     ``epochs="auto"`` planned before it counted the passes of overlapping
     windows; it now plans 1,120 on these data), one CPU thread, judged by
@@ -370,7 +370,8 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     training) was not measured. Each fit took about 20 minutes on a
     2-core machine shared with other jobs (load average 5-6); one epoch of
     2 layers trained 3.7e4 (context 128) and 5.1e4 (context 64) characters
-    per second at a load of 2-4. Context 128 was not measured for fidelity.
+    per second at a load of 2-4. The context's default is set by fidelity,
+    below.
     Generation is measured in ``benchmarks/perf.py`` (``docs/performance.md``).
 
     A transformer overfits small data sooner than the LSTM. Before
@@ -386,34 +387,39 @@ selection, calibrate, n_states, device, seed, verbose, lr_scaling, precision
     LSTM's: 0.0135 above Markov's at worst for three transformers, 0.0117
     for three LSTMs (one benchmark seed, ``docs/benchmarks.md``).
 
-    The calibration (``calibrate=True``) samples the same number of states as
-    for an LSTM, up to 2.4e7 in 9 rounds, but a transformer samples about 8
-    times slower on a CPU (8.9e4 against 7.0e5 states per second with 1,000
-    chains on one thread, idle machine). Three fits on 3e5 states (the
-    hidden-dwell chain of ``benchmarks/fidelity.py``), calibration included,
-    took 1,376 s in two processes of one thread, against 255 s for the LSTM:
-    about 11 minutes per fit (4,960 updates; 3,968 since ``"auto"`` counts
-    passes: one fit without calibration 210 s instead of 251 s).
-    ``calibrate=False`` skips the calibration; a GPU samples much faster.
+    The calibration (``calibrate=True``) samples the same number of states
+    as for an LSTM, up to 2.4e7 in 9 rounds, but a transformer samples about
+    8 times slower on a CPU (context 64: 8.9e4 against 7.0e5 states per
+    second with 1,000 chains on one thread, idle machine). Three fits on 3e5
+    states (the hidden-dwell chain of ``benchmarks/fidelity.py``),
+    calibration included, took 1,376 s in two processes of one thread,
+    against 255 s for the LSTM: about 11 minutes per fit (4,960 updates;
+    3,968 since ``"auto"`` counts passes: one fit without calibration 210 s
+    instead of 251 s). ``calibrate=False`` skips the calibration; a GPU
+    samples much faster.
 
-    Nothing is carried past the context. On the long memory of the grid
-    walker of ``benchmarks/fidelity.py`` (exact MFPTs of 976 and 1,867
-    frames, a lag-1 MSM 0.7 off them) its MFPTs were 0.19, 0.24 and 0.21
-    off the exact ones on three seeds, the LSTM's 0.07, 0.13 and 0.07, with
-    the defaults, and its rate of passages between the two halves was off
-    its training data by more than 0.20 on two of them (0.21 and 0.23). With
-    ``context_length=128`` the third seed gave 0.17 and a rate 0.16 off, at
-    1.8 times the training time (one run). On the hidden-dwell chain the
-    two were level: its MFPTs 0.16 and 0.06 off the exact ones on two
-    seeds, the LSTM's 0.15 and 0.07 (``docs/benchmarks.md``). Prefer the
-    LSTM on such labels.
+    Nothing is carried past the context, so it is the memory the model can
+    have. On the grid walker of ``benchmarks/fidelity.py`` (exact MFPTs of
+    976 and 1,867 frames, a lag-1 MSM 0.7 off them) a context of 64 gave
+    MFPTs 0.19, 0.24 and 0.21 off the exact ones on three seeds, the LSTM's
+    0.07, 0.13 and 0.07, and on two of them a rate of passages between the
+    two halves off its training data by more than the benchmark's 0.20 (0.21
+    and 0.23). A context of 128, the default since, gave 0.12 and 0.17 and
+    rates 0.11 and 0.16 off on those two seeds, at 1.8-1.9 times the training
+    time. On the hidden-dwell chain and the Prinz four wells (seed 0) the two
+    contexts' MFPTs were level; so were they on alanine dipeptide's small
+    data (seed 0), but there 128 predicted held-out states worse (0.004-0.036
+    nats per character above order-1 Markov's, 64: 0.001 below to 0.014
+    above): a longer context overfits small data sooner. Not run at 128: the
+    Langevin systems and the grid walker's seed 1 (``docs/benchmarks.md``).
+    Prefer the LSTM on labels with long memory.
     """
 
     _window_name = "context_length"
     #: a transformer carries no state between windows
     carry_state = False
 
-    def __init__(self, d_model=64, n_layers=1, n_heads=4, context_length=64, batch_size=64,
+    def __init__(self, d_model=64, n_layers=1, n_heads=4, context_length=128, batch_size=64,
                  epochs="auto", learning_rate=1e-3, lr_schedule="cosine", stride="auto",
                  validation_fraction=0.1, selection="generated", calibrate=True,
                  n_states=None, device="auto", seed=None, verbose=False, lr_scaling=None,

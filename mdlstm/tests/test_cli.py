@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from deeptime.markov.msm import MarkovStateModel
 
-from mdlstm import LSTMModel
+from mdlstm import LSTMModel, TransformerEstimator
 from mdlstm.cli import main
 from mdlstm.tests.util import make_universe
 
@@ -103,7 +103,8 @@ def test_architecture_option_trains_a_transformer(files, tmp_path, capsys):
                  "--architecture", "transformer", "--n-models", "1"] + ARGS) == 0
     model = LSTMModel.load(out / "model.mdlstm")
     assert model.architecture == "transformer"
-    assert model.metadata["training"]["context_length"] == 64
+    # the estimator's defaults, not the LSTM's window
+    assert model.metadata["training"]["context_length"] == TransformerEstimator().context_length
     assert "1500 frames" in capsys.readouterr().out
 
 
