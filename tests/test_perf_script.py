@@ -20,7 +20,7 @@ QUICK_ROWS = [
     ("generation, 16 chains vs deeptime MSM (1 thread)", "-"),
     ("generation, best 1,000-chain rate vs target", "PASS|FAIL"),
     ("simulated time per wall second vs OpenMM (1 thread)", "PASS|FAIL"),
-    ("generation, transformer 64/1x4/64 vs LSTM 8/64/1, 1,000 chains (1 thread)", "-"),
+    ("generation, transformer 64/1x4/128 vs LSTM 8/64/1, 1,000 chains (1 thread)", "-"),
     ("generation, transformer, 100 chains: last vs first 100 of 300 steps after a full context "
      "(1 thread)", "PASS|FAIL"),
     ("training 8/64/1, batch 64, seq 100, float32 vs float32 matmul peak (1 thread)", "-"),
